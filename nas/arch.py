@@ -1,0 +1,281 @@
+"""The :class:`Architecture` value type, its canonical key and YAML form (DESIGN §2).
+
+An architecture is ``{space, cells: {normal, reduce} | blocks: [...], macro}``.
+Cell-based spaces (``nasnet``, ``darts``, ``nb201``) hold ``networkx`` cell
+graphs (see :mod:`nas.cell`); block-based spaces (``mbconv``) hold a tuple of
+per-stage dicts. ``macro`` holds search-relevant macro settings (for example
+EfficientNet's width/depth coefficients) and is part of the key; ``meta`` holds
+free-form provenance (name, source) and is not.
+
+Architectures are immutable in practice: spaces and strategies return new ones.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Mapping
+
+import networkx as nx
+import yaml
+
+from nas.cell import OUT, cell_spec, input_names, make_cell, n_inputs_of, node_index
+from nas.errors import InvalidArchitecture
+
+FORMAT = "nas/arch@1"
+ZERO_OPS = frozenset({"none"})
+
+
+@dataclass(eq=False)
+class Architecture:
+    """One point of a search space. Compare with ``==`` (exact) or ``.key`` (isomorphism)."""
+
+    space: str
+    cells: Mapping[str, nx.MultiDiGraph] | None = None
+    blocks: tuple[Mapping[str, Any], ...] | None = None
+    macro: Mapping[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.cells is None) == (self.blocks is None):
+            raise InvalidArchitecture("an architecture has either cells or blocks, not both or neither")
+        if self.blocks is not None:
+            self.blocks = tuple(dict(b) for b in self.blocks)
+        self.macro = dict(self.macro)
+        self.meta = dict(self.meta)
+
+    # -- identity -------------------------------------------------------------
+    @cached_property
+    def spec(self) -> tuple:
+        """Exact, hashable structure (cells in order, blocks, macro); used for ``==``."""
+        cells = None
+        if self.cells is not None:
+            cells = tuple((name, cell_spec(g)) for name, g in self.cells.items())
+        blocks = None if self.blocks is None else tuple(tuple(sorted(b.items())) for b in self.blocks)
+        return (self.space, cells, blocks, _freeze(self.macro))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Architecture) and self.spec == other.spec
+
+    def __hash__(self) -> int:
+        return hash(self.spec)
+
+    @cached_property
+    def key(self) -> str:
+        """Canonical isomorphism-aware key (16 hex chars); see :func:`arch_key`."""
+        return arch_key(self)
+
+    def __repr__(self) -> str:
+        name = self.meta.get("name")
+        return f"Architecture(space={self.space!r}{', name=' + repr(name) if name else ''}, key={self.key})"
+
+    # -- serialization --------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form used by YAML, JSON journals and Ray payloads."""
+        d: dict[str, Any] = {"format": FORMAT, "space": self.space}
+        if self.meta:
+            d["meta"] = dict(self.meta)
+        d["macro"] = dict(self.macro)
+        if self.cells is not None:
+            d["cells"] = {name: _cell_to_dict(g) for name, g in self.cells.items()}
+        else:
+            d["blocks"] = [dict(b) for b in self.blocks or ()]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "architecture") -> "Architecture":
+        """Inverse of :meth:`to_dict`. Checks shape only; ``space.validate`` checks semantics."""
+        if not isinstance(d, Mapping):
+            raise InvalidArchitecture(f"{where}: expected a mapping, got {type(d).__name__}")
+        fmt = d.get("format")
+        if fmt != FORMAT:
+            raise InvalidArchitecture(f"{where}: field 'format' must be {FORMAT!r}, got {fmt!r}")
+        unknown = set(d) - {"format", "space", "meta", "macro", "cells", "blocks"}
+        if unknown:
+            raise InvalidArchitecture(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        space = d.get("space")
+        if not isinstance(space, str) or not space:
+            raise InvalidArchitecture(f"{where}: field 'space' must be a non-empty string")
+        macro = d.get("macro") or {}
+        meta = d.get("meta") or {}
+        for fname, val in (("macro", macro), ("meta", meta)):
+            if not isinstance(val, Mapping):
+                raise InvalidArchitecture(f"{where}: field {fname!r} must be a mapping")
+        if ("cells" in d) == ("blocks" in d):
+            raise InvalidArchitecture(f"{where}: exactly one of 'cells' or 'blocks' is required")
+        if "cells" in d:
+            cells_d = d["cells"]
+            if not isinstance(cells_d, Mapping) or not cells_d:
+                raise InvalidArchitecture(f"{where}: field 'cells' must be a non-empty mapping")
+            cells = {str(k): _cell_from_dict(v, f"{where}: cells.{k}") for k, v in cells_d.items()}
+            return cls(space, cells=cells, macro=macro, meta=meta)
+        blocks = d["blocks"]
+        if not isinstance(blocks, list) or not all(isinstance(b, Mapping) for b in blocks):
+            raise InvalidArchitecture(f"{where}: field 'blocks' must be a list of mappings")
+        return cls(space, blocks=tuple(blocks), macro=macro, meta=meta)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=100)
+
+    @classmethod
+    def from_yaml(cls, text: str, where: str = "<yaml>") -> "Architecture":
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            loc = f" line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise InvalidArchitecture(f"{where}:{loc} malformed YAML: {problem}") from None
+        return cls.from_dict(data, where)
+
+    def save(self, path: str | Path) -> None:
+        from nas.io import atomic_write_text
+
+        atomic_write_text(path, self.to_yaml())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Architecture":
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except FileNotFoundError:
+            raise InvalidArchitecture(f"{p}: no such file") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise InvalidArchitecture(f"{p}: cannot read: {e}") from None
+        return cls.from_yaml(text, where=str(p))
+
+
+# -- helpers ------------------------------------------------------------------
+
+def _freeze(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return tuple(sorted((k, _freeze(v)) for k, v in x.items()))
+    if isinstance(x, (list, tuple)):
+        return tuple(_freeze(v) for v in x)
+    return x
+
+
+def _cell_to_dict(g: nx.MultiDiGraph) -> dict[str, Any]:
+    nodes, concat = cell_spec(g)
+    return {
+        "inputs": n_inputs_of(g),
+        "nodes": [{"combine": c, "inputs": [[op, src] for op, src in ins]} for c, ins in nodes],
+        "concat": list(concat),
+    }
+
+
+def _cell_from_dict(d: Any, where: str) -> nx.MultiDiGraph:
+    if not isinstance(d, Mapping):
+        raise InvalidArchitecture(f"{where}: expected a mapping with 'nodes' and 'concat'")
+    unknown = set(d) - {"inputs", "nodes", "concat"}
+    if unknown:
+        raise InvalidArchitecture(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    n_in = d.get("inputs", 2)
+    if not isinstance(n_in, int) or isinstance(n_in, bool) or n_in not in (1, 2):
+        raise InvalidArchitecture(f"{where}.inputs: must be 1 or 2, got {n_in!r}")
+    nodes_d = d.get("nodes")
+    if not isinstance(nodes_d, list) or not nodes_d:
+        raise InvalidArchitecture(f"{where}.nodes: must be a non-empty list")
+    nodes = []
+    for i, nd in enumerate(nodes_d):
+        w = f"{where}.nodes[{i}]"
+        if not isinstance(nd, Mapping) or "inputs" not in nd:
+            raise InvalidArchitecture(f"{w}: expected a mapping with 'inputs'")
+        combine = nd.get("combine", "add")
+        ins = nd["inputs"]
+        if not isinstance(ins, list) or not ins:
+            raise InvalidArchitecture(f"{w}.inputs: must be a non-empty list of [op, source]")
+        pairs = []
+        for j, pair in enumerate(ins):
+            if (
+                not isinstance(pair, (list, tuple))
+                or len(pair) != 2
+                or not all(isinstance(x, str) for x in pair)
+            ):
+                raise InvalidArchitecture(f"{w}.inputs[{j}]: expected [op, source], got {pair!r}")
+            pairs.append((pair[0], pair[1]))
+        nodes.append((combine, pairs))
+    concat = d.get("concat")
+    if not isinstance(concat, list) or not all(isinstance(c, str) for c in concat):
+        raise InvalidArchitecture(f"{where}.concat: must be a list of node names")
+    try:
+        return make_cell(nodes, concat, n_in)
+    except InvalidArchitecture as e:
+        raise InvalidArchitecture(f"{where}: {e}") from None
+
+
+# -- canonical key --------------------------------------------------------------
+
+def canonical_cell(g: nx.MultiDiGraph) -> nx.DiGraph:
+    """Functional skeleton of a cell, used for hashing.
+
+    Zero (``none``) edges are dropped, then nodes that no longer depend on any
+    input (their value is zero) are dropped with their out-edges, then nodes
+    that no longer reach ``out``. Parallel edges between the same two states are
+    merged into one edge labelled with the sorted op names, because the combine
+    is commutative. Nodes are labelled by role: inputs by name (c_{k-2} and
+    c_{k-1} differ), intermediate nodes by combine, the output by role.
+    """
+    live = nx.MultiDiGraph()
+    live.add_nodes_from(g.nodes(data=True))
+    live.add_edges_from(
+        (u, v, k, d) for u, v, k, d in g.edges(keys=True, data=True) if d["op"] not in ZERO_OPS
+    )
+    inputs = [n for n, d in g.nodes(data=True) if d.get("role") == "input"]
+    fed = set(inputs).union(*(nx.descendants(live, i) for i in inputs))
+    live.remove_nodes_from([n for n in list(live) if n not in fed and n != OUT])
+    keep = nx.ancestors(live, OUT) | {OUT} | set(inputs)
+    live.remove_nodes_from([n for n in list(live) if n not in keep])
+
+    h = nx.DiGraph()
+    for n, d in live.nodes(data=True):
+        role = d.get("role")
+        label = n if role == "input" else ("out" if role == "output" else f"node:{d.get('combine')}")
+        h.add_node(n, label=label)
+    merged: dict[tuple[str, str], list[str]] = {}
+    for u, v, d in live.edges(data=True):
+        merged.setdefault((u, v), []).append(d["op"])
+    for (u, v), ops in merged.items():
+        h.add_edge(u, v, op="+".join(sorted(ops)))
+    return h
+
+
+_KEY_CACHE: dict[tuple, str] = {}
+
+
+def arch_key(arch: Architecture) -> str:
+    """Isomorphism-aware key: Weisfeiler-Lehman hashes of each canonical cell
+    (forward and reversed, over edge ops and node roles) plus blocks and macro."""
+    cached = _KEY_CACHE.get(arch.spec)
+    if cached is not None:
+        return cached
+    parts: list[Any] = [arch.space, json.dumps(arch.macro, sort_keys=True, default=str)]
+    if arch.cells is not None:
+        for name, g in arch.cells.items():
+            h = canonical_cell(g)
+            iters = max(3, h.number_of_nodes())
+            fwd = nx.weisfeiler_lehman_graph_hash(h, edge_attr="op", node_attr="label", iterations=iters)
+            rev = nx.weisfeiler_lehman_graph_hash(
+                h.reverse(copy=False), edge_attr="op", node_attr="label", iterations=iters
+            )
+            parts.append((name, fwd, rev))
+    else:
+        parts.append(json.dumps(list(arch.blocks or ()), sort_keys=True, default=str))
+    key = hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+    if len(_KEY_CACHE) > 200_000:
+        _KEY_CACHE.clear()
+    _KEY_CACHE[arch.spec] = key
+    return key
+
+
+def flat_genotype(g: nx.MultiDiGraph) -> tuple[list[tuple[str, int]], list[int]]:
+    """A 2-input cell as DARTS flat pairs ``[(op, index), ...]`` and concat indices."""
+    n_in = n_inputs_of(g)
+    nodes, concat = cell_spec(g)
+    pairs = [(op, node_index(src, n_in)) for _, ins in nodes for op, src in ins]
+    return pairs, [node_index(c, n_in) for c in concat]
+
+
+__all__ = ["Architecture", "FORMAT", "arch_key", "canonical_cell", "flat_genotype", "input_names"]

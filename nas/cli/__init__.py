@@ -1,0 +1,71 @@
+"""The ``nas`` command line.
+
+Each subcommand lives in its own module under :mod:`nas.cli` and exposes
+``add_parser(subparsers)`` (cheap: no torch import) and ``run(args) -> int``.
+Errors a user can fix (:class:`~nas.errors.NasError`, bad flags) print exactly
+one ``nas: error: ...`` line on stderr and exit with code 2 (DESIGN §6); a
+traceback is shown only with ``--debug``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import NoReturn, Sequence
+
+from nas import __version__
+from nas.errors import NasError
+
+SUBCOMMANDS = ("spaces", "strategies", "show", "search", "status", "export", "train", "bench")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports bad flags as a single ``nas: error:`` line (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"nas: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="nas", description="Neural architecture search for PyTorch.")
+    parser.add_argument("--version", action="version", version=f"nas {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"nas.cli.{name}")
+        except ModuleNotFoundError as e:  # a subcommand not installed in this build
+            if e.name != f"nas.cli.{name}":
+                raise
+            continue
+        p = module.add_parser(sub)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def fail(message: str) -> int:
+    sys.stderr.write(f"nas: error: {message}\n")
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    debug = bool(getattr(args, "debug", False))
+    try:
+        return int(args._module.run(args) or 0)
+    except NasError as e:
+        if debug:
+            raise
+        return fail(str(e))
+    except KeyboardInterrupt:
+        sys.stderr.write("nas: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""The resolved search configuration and its YAML form.
+
+One flat :class:`SearchConfig` holds everything a search needs. Values come, in
+increasing priority, from the dataclass defaults, a ``--config FILE.yaml`` and
+command-line flags. ``run.yaml`` in the run directory stores the resolved config
+(plus versions) and is the only config a resumed search reads.
+
+Fields left ``None`` are filled per space and dataset (for example
+``channels``/``layers``: see ``SearchSpace.build_defaults``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from nas.errors import ConfigError
+
+#: fields a resumed search may change without ``--force``.
+RESUME_MUTABLE = frozenset(
+    {"budget", "time_budget", "max_concurrent", "evaluator", "evaluator_options", "trial_timeout",
+     "data_dir", "download", "debug", "runs_dir", "device"}
+)
+
+
+@dataclass
+class SearchConfig:
+    # what to search
+    space: str = "nasnet"
+    strategy: str = "evolution"
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    objective: str = "accuracy"
+    objective_options: dict[str, Any] = field(default_factory=dict)
+    # how much
+    budget: int | None = 20            # number of trials; None = unlimited (needs time_budget)
+    time_budget: float | None = None   # seconds of wall (or simulated) time
+    max_concurrent: int | None = None  # None = what the evaluator can run at once
+    # where and how to evaluate
+    evaluator: str = "auto"            # auto | local | ray | tabular
+    evaluator_options: dict[str, Any] = field(default_factory=dict)
+    dataset: str = "digits"
+    data_dir: str | None = None
+    download: bool = False
+    device: str = "auto"               # auto | cpu | cuda | cuda:N
+    # training recipe of one candidate ("search" recipe)
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    channels: int | None = None
+    layers: int | None = None
+    trial_timeout: float | None = None  # seconds per trial
+    # bookkeeping
+    seed: int = 0
+    name: str | None = None
+    runs_dir: str = "runs"
+    debug: bool = False
+
+    # -- conversion ---------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "config") -> "SearchConfig":
+        cfg = cls()
+        cfg.update(data, where)
+        return cfg
+
+    def update(self, data: Mapping[str, Any], where: str = "config") -> "SearchConfig":
+        """Set fields from ``data`` with type checks; unknown fields are an error."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where}: expected a mapping of settings, got {type(data).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        for key, value in data.items():
+            if key not in fields:
+                raise ConfigError(f"{where}: unknown field {key!r}")
+            setattr(self, key, _coerce(key, value, fields[key].type, where))
+        self.check(where)
+        return self
+
+    def check(self, where: str = "config") -> None:
+        def bad(name: str, why: str) -> ConfigError:
+            return ConfigError(f"{where}: field {name!r} {why}")
+
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise bad(name, "must be >= 1")
+        for name in ("budget", "max_concurrent", "channels", "layers"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise bad(name, "must be >= 1")
+        for name in ("time_budget", "trial_timeout"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise bad(name, "must be > 0")
+        for name in ("lr", "momentum", "weight_decay", "grad_clip"):
+            v = getattr(self, name)
+            if not math.isfinite(v) or v < 0:
+                raise bad(name, "must be a finite number >= 0")
+        if self.budget is None and self.time_budget is None:
+            raise bad("budget", "and 'time_budget' are both unset; the search would never stop")
+        if self.name is not None and (not self.name or "/" in self.name or self.name.startswith(".")):
+            raise bad("name", f"must be a plain directory name, got {self.name!r}")
+
+    @classmethod
+    def load(cls, path: str | Path) -> dict[str, Any]:
+        """Read a config YAML file into a plain dict (validated by :meth:`update`)."""
+        p = Path(path)
+        try:
+            data = yaml.safe_load(p.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: no such config file") from None
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            loc = f" line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{p}:{loc} malformed YAML: {getattr(e, 'problem', None) or e}") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{p}: cannot read: {e}") from None
+        if data is None:
+            return {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{p}: expected a mapping of settings, got {type(data).__name__}")
+        cls.from_dict(data, where=str(p))  # validate eagerly so the error names the file
+        return dict(data)
+
+
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _coerce(key: str, value: Any, annotation: Any, where: str) -> Any:
+    ann = str(annotation)
+    optional = "None" in ann
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{where}: field {key!r} may not be null")
+    if ann.startswith("dict"):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: field {key!r} must be a mapping")
+        return dict(value)
+    base = ann.split("|")[0].strip()
+    typ = _TYPES[base]
+    if typ is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: field {key!r} must be true or false, got {value!r}")
+        return value
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: field {key!r} must be an integer, got {value!r}")
+        return value
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: field {key!r} must be a number, got {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: field {key!r} must be a string, got {value!r}")
+    return value
