@@ -33,12 +33,14 @@ class Proposal:
     ``id`` is assigned by the strategy (deterministic, so a resumed search re-creates
     the same ids). ``arch`` is ``None`` only for one-shot strategies, whose
     ``config`` then says what to run. ``config`` may carry per-trial overrides
-    (for example EfficientNet's resolution).
+    (for example EfficientNet's resolution). ``info`` is provenance recorded in
+    the journal (e.g. ``{"parent": "t00003", "mutation": "op"}``); evaluators ignore it.
     """
 
     id: str
     arch: Architecture | None
     config: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,12 +48,15 @@ class Proposal:
             "arch": None if self.arch is None else self.arch.to_dict(),
             "key": None if self.arch is None else self.arch.key,
             "config": dict(self.config),
+            "info": dict(self.info),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Proposal":
         arch = None if d.get("arch") is None else Architecture.from_dict(d["arch"])
-        return cls(id=str(d["id"]), arch=arch, config=dict(d.get("config") or {}))
+        return cls(
+            id=str(d["id"]), arch=arch, config=dict(d.get("config") or {}), info=dict(d.get("info") or {})
+        )
 
 
 @dataclass
