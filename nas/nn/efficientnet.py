@@ -1,0 +1,216 @@
+"""MBConv blocks and EfficientNet (Tan & Le 2019; REFERENCE §7), structured like torchvision.
+
+The module tree mirrors ``torchvision.models.efficientnet`` (``features``, ``avgpool``,
+``classifier``; ``MBConv.block`` / ``stochastic_depth``; SE ``fc1``/``fc2``), so the
+B0–B7 parameter counts are identical and torchvision state dicts load with
+``strict=True``. ``stages`` is plain data: a list of dicts
+``{kernel, expand, se, layers, channels, stride}`` with *unscaled* output channels and
+layer counts; ``se`` is the squeeze ratio (0 = no SE module, 0.25 = EfficientNet).
+
+Rounding (REFERENCE §7.4): ``round_filters`` is TF's ``round_filters`` = torchvision's
+``_make_divisible`` (divisor 8, never more than 10% down), ``round_repeats`` is
+``ceil(depth * r)``. The head width is ``round_filters(head_channels, width)`` (TF); for
+B0–B7 it equals torchvision's "4 x last stage channels".
+"""
+import math
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+
+EFFICIENTNET_B0_STAGES: List[Dict] = [
+    {"kernel": 3, "expand": 1, "se": 0.25, "layers": 1, "channels": 16, "stride": 1},
+    {"kernel": 3, "expand": 6, "se": 0.25, "layers": 2, "channels": 24, "stride": 2},
+    {"kernel": 5, "expand": 6, "se": 0.25, "layers": 2, "channels": 40, "stride": 2},
+    {"kernel": 3, "expand": 6, "se": 0.25, "layers": 3, "channels": 80, "stride": 2},
+    {"kernel": 5, "expand": 6, "se": 0.25, "layers": 3, "channels": 112, "stride": 1},
+    {"kernel": 5, "expand": 6, "se": 0.25, "layers": 4, "channels": 192, "stride": 2},
+    {"kernel": 3, "expand": 6, "se": 0.25, "layers": 1, "channels": 320, "stride": 1},
+]
+
+# (width, depth, TF resolution, dropout) per model, tensorflow/tpu ``efficientnet_params``.
+EFFICIENTNET_COEFFICIENTS: Dict[str, Dict[str, float]] = {
+    "b0": {"width": 1.0, "depth": 1.0, "resolution": 224, "dropout": 0.2},
+    "b1": {"width": 1.0, "depth": 1.1, "resolution": 240, "dropout": 0.2},
+    "b2": {"width": 1.1, "depth": 1.2, "resolution": 260, "dropout": 0.3},
+    "b3": {"width": 1.2, "depth": 1.4, "resolution": 300, "dropout": 0.3},
+    "b4": {"width": 1.4, "depth": 1.8, "resolution": 380, "dropout": 0.4},
+    "b5": {"width": 1.6, "depth": 2.2, "resolution": 456, "dropout": 0.4},
+    "b6": {"width": 1.8, "depth": 2.6, "resolution": 528, "dropout": 0.5},
+    "b7": {"width": 2.0, "depth": 3.1, "resolution": 600, "dropout": 0.5},
+}
+
+STAGE_KEYS = ("kernel", "expand", "se", "layers", "channels", "stride")
+
+
+def round_filters(filters: float, width: float = 1.0, divisor: int = 8,
+                  min_value: Optional[int] = None) -> int:
+    """Scale ``filters`` by ``width`` and round to a multiple of ``divisor`` (at most 10% down)."""
+    v = filters * width
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return int(new_v)
+
+
+def round_repeats(repeats: int, depth: float = 1.0) -> int:
+    """``ceil(depth * repeats)`` (TF ``round_repeats`` = torchvision ``adjust_depth``)."""
+    return int(math.ceil(depth * repeats))
+
+
+def conv_bn_act(C_in: int, C_out: int, kernel: int, stride: int = 1, groups: int = 1,
+                act: bool = True, bn_eps: float = 1e-5, bn_momentum: float = 0.1) -> nn.Sequential:
+    """Conv(k, stride, 'same' padding, no bias) -> BN -> SiLU (torchvision ``Conv2dNormActivation``)."""
+    layers: List[nn.Module] = [
+        nn.Conv2d(C_in, C_out, kernel, stride=stride, padding=(kernel - 1) // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(C_out, eps=bn_eps, momentum=bn_momentum),
+    ]
+    if act:
+        layers.append(nn.SiLU(inplace=False))
+    return nn.Sequential(*layers)
+
+
+class SqueezeExcitation(nn.Module):
+    """SE: GAP -> 1x1 conv to ``squeeze`` -> SiLU -> 1x1 conv back -> sigmoid -> scale the input."""
+
+    def __init__(self, channels: int, squeeze: int):
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.activation = nn.SiLU(inplace=False)
+        self.scale_activation = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = self.fc2(self.activation(self.fc1(self.avgpool(x))))
+        return x * self.scale_activation(scale)
+
+
+class StochasticDepth(nn.Module):
+    """Row-mode stochastic depth: in training drop whole samples with prob ``p``, rescale by 1/(1-p)."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        noise = torch.empty((x.size(0), 1, 1, 1), dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise = noise / survival
+        return x * noise
+
+
+class MBConv(nn.Module):
+    """Mobile inverted bottleneck (MnasNet/EfficientNet; torchvision ``MBConv``).
+
+    expand 1x1 (only if the expanded width differs) -> depthwise kxk (stride) -> SE
+    (squeeze = max(1, int(C_in * se)); omitted if ``se == 0``) -> project 1x1 (no
+    activation). Residual with stochastic depth ``drop_prob`` only if stride 1 and C_in == C_out.
+    """
+
+    def __init__(self, C_in: int, C_out: int, kernel: int, stride: int, expand: float,
+                 se: float = 0.25, drop_prob: float = 0.0, bn_eps: float = 1e-5,
+                 bn_momentum: float = 0.1):
+        super().__init__()
+        if stride not in (1, 2):
+            raise ValueError(f"MBConv stride must be 1 or 2, got {stride!r}")
+        if kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"MBConv kernel must be a positive odd int, got {kernel!r}")
+        if expand < 1:
+            raise ValueError(f"MBConv expand ratio must be >= 1, got {expand!r}")
+        if not 0.0 <= se <= 1.0:
+            raise ValueError(f"MBConv se ratio must be in [0, 1], got {se!r}")
+        self.use_res_connect = stride == 1 and C_in == C_out
+        bn = {"bn_eps": bn_eps, "bn_momentum": bn_momentum}
+        expanded = round_filters(C_in, expand)
+        layers: List[nn.Module] = []
+        if expanded != C_in:
+            layers.append(conv_bn_act(C_in, expanded, 1, **bn))
+        layers.append(conv_bn_act(expanded, expanded, kernel, stride, groups=expanded, **bn))
+        if se > 0:
+            layers.append(SqueezeExcitation(expanded, max(1, int(C_in * se))))
+        layers.append(conv_bn_act(expanded, C_out, 1, act=False, **bn))
+        self.block = nn.Sequential(*layers)
+        self.stochastic_depth = StochasticDepth(drop_prob)
+        self.out_channels = C_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.block(x)
+        if self.use_res_connect:
+            out = self.stochastic_depth(out) + x
+        return out
+
+
+def _check_stages(stages: Sequence) -> List[Dict]:
+    clean: List[Dict] = []
+    if not isinstance(stages, (list, tuple)) or len(stages) == 0:
+        raise ValueError("EfficientNet needs a non-empty list of stage dicts")
+    for i, stage in enumerate(stages):
+        if not isinstance(stage, dict) or set(stage) != set(STAGE_KEYS):
+            got = sorted(stage) if isinstance(stage, dict) else type(stage).__name__
+            raise ValueError(f"EfficientNet stage {i}: expected keys {list(STAGE_KEYS)}, got {got}")
+        if int(stage["layers"]) < 1 or int(stage["channels"]) < 1:
+            raise ValueError(f"EfficientNet stage {i}: layers and channels must be >= 1")
+        clean.append(dict(stage))
+    return clean
+
+
+class EfficientNet(nn.Module):
+    """EfficientNet built from a stage table and compound-scaling coefficients.
+
+    ``stem_stride=2`` is the ImageNet stem; use 1 for tiny inputs. ``drop_connect`` is the
+    final stochastic-depth rate, ramped linearly over blocks (block_idx / total_blocks).
+    """
+
+    def __init__(self, stages: Sequence, *, width: float = 1.0, depth: float = 1.0, dropout: float = 0.2,
+                 drop_connect: float = 0.2, num_classes: int = 1000, in_channels: int = 3,
+                 stem_stride: int = 2, stem_channels: int = 32, head_channels: int = 1280,
+                 bn_eps: float = 1e-5, bn_momentum: float = 0.1):
+        super().__init__()
+        spec = _check_stages(stages)
+        bn = {"bn_eps": bn_eps, "bn_momentum": bn_momentum}
+        C_prev = round_filters(stem_channels, width)
+        features: List[nn.Module] = [conv_bn_act(in_channels, C_prev, 3, stem_stride, **bn)]
+        repeats = [round_repeats(int(s["layers"]), depth) for s in spec]
+        total_blocks = sum(repeats)
+        block_id = 0
+        for stage, n in zip(spec, repeats):
+            C_out = round_filters(int(stage["channels"]), width)
+            blocks: List[nn.Module] = []
+            for r in range(n):
+                blocks.append(MBConv(C_prev, C_out, int(stage["kernel"]), int(stage["stride"]) if r == 0 else 1,
+                                     float(stage["expand"]), float(stage["se"]),
+                                     drop_connect * block_id / total_blocks, **bn))
+                C_prev = C_out
+                block_id += 1
+            features.append(nn.Sequential(*blocks))
+        C_head = round_filters(head_channels, width)
+        features.append(conv_bn_act(C_prev, C_head, 1, **bn))
+        self.features = nn.Sequential(*features)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(C_head, num_classes))
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """torchvision's init: kaiming-normal (fan_out) convs, unit BN, uniform(+-1/sqrt(out)) Linear."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                bound = 1.0 / math.sqrt(m.out_features)
+                nn.init.uniform_(m.weight, -bound, bound)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.avgpool(self.features(x))
+        return self.classifier(torch.flatten(x, 1))
