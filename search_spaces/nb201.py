@@ -1,0 +1,187 @@
+"""The NAS-Bench-201 cell space (Dong & Yang 2020; REFERENCE §8.1).
+
+One cell with a single input (node 0) and three computed nodes 1–3; node j
+sums op(node i) over *all* earlier nodes i, so the cell has all six edges
+1←0, 2←0, 2←1, 3←0, 3←1, 3←2, each carrying one of five ops, and its output
+is node 3: 5^6 = 15,625 cells. In :mod:`nas.cell` terms the NB201 nodes
+0, 1, 2, 3 are ``in0``, ``n0``, ``n1``, ``n2``, and the only concat entry is
+``n2``. The architecture holds one cell named ``cell``.
+
+The six decisions are the edge ops in the order of the NB201 string
+``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` (AutoDL ``Structure.tostr``);
+:meth:`Nb201Space.to_string` / :meth:`Nb201Space.from_string` convert to and
+from that string, which is how the tabular evaluator looks architectures up.
+Mutation changes one edge's op (the NB201 REA mutation, REFERENCE §5.3).
+"""
+from __future__ import annotations
+
+import itertools
+import random
+from typing import Any, ClassVar, Sequence
+
+from nas.arch import Architecture
+from nas.cell import check_cell, node_inputs
+from nas.errors import InvalidArchitecture
+from nas.genotype import format_nb201, parse_nb201
+from nas.types import Decision
+from search_spaces._common import (
+    assemble,
+    check_cell_names,
+    check_int,
+    editable,
+    take_options,
+    with_concat,
+)
+from search_spaces.base import SearchSpace
+
+#: AutoDL ``NAS_BENCH_201`` op list, in its order (REFERENCE §8.1).
+NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+#: Edges (to, from) in NB201 node numbers, in NB201 string order.
+EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+CELL = "cell"
+N_NODES = 3
+
+
+def _state(j: int) -> str:
+    """NB201 node number → :mod:`nas.cell` state name (0 → in0, j → n{j-1})."""
+    return "in0" if j == 0 else f"n{j - 1}"
+
+
+class Nb201Space(SearchSpace):
+    """NAS-Bench-201: 1-input cell, 3 nodes, all 6 edges, 5 ops, output = last node (15,625 cells)."""
+
+    name = "nb201"
+    ops = NB201_OPS
+    #: ``digits``: tiny proxy (C=8, 1 cell per stage); ``cifar``: the benchmark's
+    #: TinyNetwork(C=16, N=5); ``imagenet``: the benchmark's ImageNet16-120
+    #: setting (16×16 inputs), which uses the same network.
+    build_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "digits": {"channels": 8, "layers": 1, "stem_stride": 1},
+        "cifar": {"channels": 16, "layers": 5, "stem_stride": 1},
+        "imagenet": {"channels": 16, "layers": 5, "stem_stride": 1},
+    }
+    _distinct_keys: ClassVar[int | None] = None
+
+    # -- flat categorical view --------------------------------------------------------
+    def decisions(self) -> list[Decision]:
+        """The six edge ops, named ``j<-i``, in NB201 string order."""
+        return [Decision(f"{j}<-{i}", self.ops) for j, i in EDGES]
+
+    def encode(self, arch: Architecture) -> list[int]:
+        self.validate(arch)
+        assert arch.cells is not None
+        nodes = editable(arch.cells[CELL])
+        return [self.ops.index(op) for _, ins in nodes for op, _ in ins]
+
+    def decode(self, choices: Sequence[int]) -> Architecture:
+        c = self.check_choices(choices)
+        nodes: list[list[Any]] = [["add", []] for _ in range(N_NODES)]
+        for (j, i), k in zip(EDGES, c):
+            nodes[j - 1][1].append([self.ops[k], _state(i)])
+        return Architecture(self.name, cells={CELL: assemble(nodes, [_state(N_NODES)], 1)})
+
+    def mutate(self, arch: Architecture, rng: random.Random) -> Architecture:
+        """Change one uniformly chosen edge to a different op (NB201 REA mutation)."""
+        choices = self.encode(arch)
+        e = rng.randrange(len(EDGES))
+        choices[e] = rng.choice([k for k in range(len(self.ops)) if k != choices[e]])
+        return self.decode(choices)
+
+    # -- validation ---------------------------------------------------------------------
+    def validate(self, arch: Architecture) -> None:
+        self.check_space(arch)
+        check_cell_names(self.name, arch, (CELL,))
+        assert arch.cells is not None
+        g = arch.cells[CELL]
+        where = f"cell {CELL!r}"
+        last = _state(N_NODES)
+        check_cell(
+            with_concat(g, [last]) if last in g else g,
+            where=where,
+            ops=self.ops,
+            n_inputs=1,
+            n_nodes=N_NODES,
+            combines=("add",),
+            distinct_inputs=True,
+        )
+        for j in range(1, N_NODES + 1):
+            srcs = [s for _, s in node_inputs(g, _state(j))]
+            want = [_state(i) for i in range(j)]
+            if srcs != want:
+                raise InvalidArchitecture(
+                    f"{where}, node {_state(j)}: NB201 node {j} must read every earlier node once, "
+                    f"in order {want}, got {srcs}"
+                )
+        concat = list(g.nodes["out"].get("concat", ()))
+        if concat != [last]:
+            raise InvalidArchitecture(f"{where}: concat must be [{last!r}] (the output is the last node), got {concat}")
+
+    # -- NB201 strings --------------------------------------------------------------
+    def to_string(self, arch: Architecture) -> str:
+        """The NB201 arch string, e.g. ``|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|...|``."""
+        self.validate(arch)
+        assert arch.cells is not None
+        return format_nb201(arch.cells[CELL])
+
+    def from_string(self, text: str) -> Architecture:
+        """Parse and validate an NB201 arch string."""
+        arch = Architecture(self.name, cells={CELL: parse_nb201(text)})
+        try:
+            self.validate(arch)
+        except InvalidArchitecture as e:
+            raise InvalidArchitecture(f"NB201 string: {e}") from None
+        return arch
+
+    def all_archs(self) -> list[Architecture]:
+        """Every cell of the space, in choice-vector (base-5) order."""
+        return [self.decode(list(c)) for c in itertools.product(range(len(self.ops)), repeat=len(EDGES))]
+
+    def distinct_keys(self) -> int:
+        """Number of distinct canonical keys over all 15,625 cells (computed once, cached)."""
+        cls = type(self)
+        if cls._distinct_keys is None:
+            cls._distinct_keys = len({a.key for a in self.all_archs()})
+        return cls._distinct_keys
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d["distinct_keys"] = self.distinct_keys()
+        return d
+
+    # -- compiling ------------------------------------------------------------------------
+    def build(
+        self,
+        arch: Architecture,
+        *,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        channels: int | None = None,
+        layers: int | None = None,
+        **macro: Any,
+    ) -> Any:
+        """``TinyNetwork`` (REFERENCE §8.2): ``channels`` = C (16), ``layers`` = cells per stage N (5).
+
+        Option: ``stem_stride`` (default 1).
+        """
+        opts = take_options(self.name, macro, {"stem_stride": 1})
+        C = check_int(self.name, "channels", 16 if channels is None else channels)
+        N = check_int(self.name, "layers", 5 if layers is None else layers)
+        check_int(self.name, "in_channels", in_channels)
+        check_int(self.name, "num_classes", num_classes)
+        stride = check_int(self.name, "stem_stride", opts["stem_stride"])
+        self.validate(arch)
+        assert arch.cells is not None
+        nodes = [[(op, 0 if s == "in0" else int(s[1:]) + 1) for op, s in ins] for _, ins in editable(arch.cells[CELL])]
+        from nas.nn.nb201 import TinyNetwork
+
+        return TinyNetwork(nodes, C=C, N=N, num_classes=num_classes, in_channels=in_channels, stem_stride=stride)
+
+
+def to_string(arch: Architecture) -> str:
+    """Module-level shortcut for :meth:`Nb201Space.to_string`."""
+    return Nb201Space().to_string(arch)
+
+
+def from_string(text: str) -> Architecture:
+    """Module-level shortcut for :meth:`Nb201Space.from_string`."""
+    return Nb201Space().from_string(text)
