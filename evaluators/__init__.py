@@ -1,0 +1,13 @@
+"""First-party evaluators, registered lazily in :data:`nas.registry.EVALUATORS`.
+
+Entries are ``"module:attr"`` strings so that importing this package (and
+``nas``) never imports torch or Ray (DESIGN §1).
+"""
+from __future__ import annotations
+
+from nas.registry import EVALUATORS
+
+if "local" not in EVALUATORS:
+    EVALUATORS.add("local", "evaluators.local:LocalEvaluator", "in-process training on this machine")
+if "tabular" not in EVALUATORS:
+    EVALUATORS.add("tabular", "evaluators.tabular:TabularEvaluator", "NAS-Bench-201 lookup from a CSV (simulated cost)")
