@@ -15,6 +15,10 @@ from nas.types import Proposal, Result
 
 class Evaluator(ABC):
     name: str = "evaluator"
+    #: True when ``Result.cost`` is simulated time (a tabular benchmark): the driver then
+    #: measures ``time_budget`` in summed costs and drops the result that would exceed it.
+    #: False: ``time_budget`` is wall time, whatever ``cost`` says.
+    simulated_time: bool = False
 
     @abstractmethod
     def submit(self, proposal: Proposal) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 from typing import Any, Callable, Iterator
 
 from nas.errors import ConfigError, UnknownName
@@ -135,3 +136,9 @@ def load_plugins() -> None:
 
     for ep in entry_points(group="nas.plugins"):
         ep.load()
+    # extra plugin modules, e.g. NAS_PLUGINS=mypkg.spaces,tests.toy_plugin (used by subprocess tests)
+    for module in filter(None, (m.strip() for m in os.environ.get("NAS_PLUGINS", "").split(","))):
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise ConfigError(f"NAS_PLUGINS: cannot import plugin module {module!r}: {e}") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from typing import NoReturn, Sequence
 
 from nas import __version__
@@ -49,6 +50,9 @@ def fail(message: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # networkx >= 3.5 warns on every directed WL hash that hashes changed since 3.4; our keys
+    # are computed with one networkx version per run, so the warning is noise on stderr.
+    warnings.filterwarnings("ignore", message="The hashes produced for directed graphs changed")
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -1,0 +1,170 @@
+"""``nas search``: run (or resume) an architecture search.
+
+Settings come, in increasing priority, from the ``SearchConfig`` defaults, ``--config
+FILE.yaml`` and flags. ``--resume RUN_DIR`` starts from the run's ``run.yaml`` instead of the
+defaults; flags that change a field outside ``nas.config.RESUME_MUTABLE`` are refused (exit 2)
+unless ``--force``. Bad input exits 2 with one ``nas: error:`` line and creates nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import yaml
+
+#: flag dest -> SearchConfig field (same name unless listed)
+FIELDS = ("space", "strategy", "dataset", "data_dir", "download", "budget", "time_budget", "epochs", "channels",
+          "layers", "batch_size", "lr", "seed", "name", "runs_dir", "objective", "max_concurrent", "evaluator",
+          "trial_timeout", "device", "debug")
+OPTION_FLAGS = {"strategy_option": "strategy_options", "evaluator_option": "evaluator_options",
+                "objective_option": "objective_options"}
+
+
+def _budget(text: str) -> int | None:
+    if text.lower() in ("none", "inf", "unlimited"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of trials or 'none', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        raise argparse.ArgumentTypeError(f"value of {key!r} is not valid YAML: {raw!r}") from None
+    return key.strip().replace("-", "_"), value
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    from nas.config import SearchConfig
+
+    d = SearchConfig()
+    p = subparsers.add_parser(
+        "search", help="run or resume an architecture search",
+        description="Run an architecture search; results go to RUNS_DIR/NAME/ (see runs/README.md).",
+        argument_default=argparse.SUPPRESS,
+    )
+    g = p.add_argument_group("what to search")
+    g.add_argument("--space", help="search space (nas spaces lists them; default nasnet)")
+    g.add_argument("--strategy", help="search strategy (nas strategies lists them; default evolution)")
+    g.add_argument("--objective", help="accuracy (default), mnas or pareto")
+    g.add_argument("--population", type=int, help="evolution: population size P (default 10)")
+    g.add_argument("--sample-size", type=int, help="evolution: tournament sample size S (default 3)")
+    g.add_argument("--no-aging", action="store_true", help="evolution: kill the worst of the sample, not the oldest")
+    g.add_argument("--strategy-option", action="append", type=_key_value, metavar="KEY=VALUE",
+                   help="any strategy option (value parsed as YAML); repeatable")
+    g.add_argument("--objective-option", action="append", type=_key_value, metavar="KEY=VALUE",
+                   help="objective option, e.g. target=400e6 for mnas; repeatable")
+    g = p.add_argument_group("how much")
+    g.add_argument("--budget", type=_budget, metavar="TRIALS", help=f"number of trials, or 'none' (default {d.budget})")
+    g.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop after this much time")
+    g.add_argument("--max-concurrent", type=int, metavar="N", help="trials at once (default: evaluator capacity)")
+    g = p.add_argument_group("evaluation")
+    g.add_argument("--evaluator", help="auto (default), local, ray or tabular")
+    g.add_argument("--evaluator-option", action="append", type=_key_value, metavar="KEY=VALUE",
+                   help="evaluator option (value parsed as YAML); repeatable")
+    g.add_argument("--dataset", help="dataset (default digits)")
+    g.add_argument("--data-dir", help="where the dataset lives")
+    g.add_argument("--download", action="store_true", help="allow downloading the dataset")
+    g.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    g.add_argument("--trial-timeout", type=float, metavar="SECONDS", help="time limit per trial")
+    g.add_argument("--epochs", type=int, help=f"training epochs per candidate (default {d.epochs})")
+    g.add_argument("--channels", type=int, help="initial channels of candidate networks")
+    g.add_argument("--layers", type=int, help="cells/layers of candidate networks")
+    g.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
+    g.add_argument("--lr", type=float, help=f"learning rate (default {d.lr})")
+    g.add_argument("--seed", type=int, help=f"default {d.seed}")
+    g = p.add_argument_group("run directory")
+    g.add_argument("--name", help="run name (default SPACE-STRATEGY-TIMESTAMP)")
+    g.add_argument("--runs-dir", help="parent folder of runs (default runs)")
+    g.add_argument("--config", metavar="FILE.yaml", help="settings file (flags override it)")
+    g.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    g.add_argument("--force", action="store_true", help="with --resume: allow changing non-resumable settings")
+    g.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """SearchConfig fields set by ``--config`` and flags (flags win; option dicts merge)."""
+    from nas.config import SearchConfig
+
+    out: dict[str, Any] = {}
+    ns = vars(args)
+    if "config" in ns:
+        out.update(SearchConfig.load(ns["config"]))
+    for f in FIELDS:
+        if f in ns:
+            out[f] = ns[f]
+    strategy_opts: dict[str, Any] = {}
+    if "population" in ns:
+        strategy_opts["population"] = ns["population"]
+    if "sample_size" in ns:
+        strategy_opts["sample_size"] = ns["sample_size"]
+    if ns.get("no_aging"):
+        strategy_opts["aging"] = False
+    for flag, field in OPTION_FLAGS.items():
+        opts = dict(strategy_opts) if field == "strategy_options" else {}
+        for k, v in ns.get(flag) or ():
+            opts[k] = v
+        if opts:
+            out[field] = {**(out.get(field) or {}), **opts}
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from nas.config import SearchConfig
+    from nas.launch import run_search
+
+    overrides = overrides_from_args(args)
+    resume = getattr(args, "resume", None)
+    if resume is not None:
+        if "strategy_options" in overrides:  # merge with the stored options, then compare
+            from nas.rundir import read_run_yaml
+
+            stored = read_run_yaml(resume)["config"].get("strategy_options") or {}
+            overrides["strategy_options"] = {**stored, **overrides["strategy_options"]}
+        summary = run_search(overrides, resume=resume, force=bool(getattr(args, "force", False)))
+    else:
+        if getattr(args, "force", False):
+            from nas.errors import ConfigError
+
+            raise ConfigError("--force only makes sense with --resume")
+        summary = run_search(SearchConfig().update(overrides, where="command line"))
+    return report(summary)
+
+
+def report(summary: Any) -> int:
+    """Print the stop reason, the top-5 table and the export path; return the exit code."""
+    from nas.progress import fmt_time, print_top
+
+    run_dir = summary.run_dir
+    print(f"stopped: {summary.stopped_reason}; {len(summary.trials)} trials ({summary.n_ok} ok, "
+          f"{summary.n_failed} failed) in {fmt_time(summary.elapsed)}")
+    print_top(summary.top(5), title=f"top 5 of {run_dir}")
+    if summary.best is not None and run_dir is not None:
+        try:
+            import nas.export as export  # written separately; optional until it lands
+        except ModuleNotFoundError as e:
+            if e.name != "nas.export":
+                raise
+            export = None
+        if export is not None:
+            try:
+                export.export_top(run_dir, top=1)
+            except Exception as e:  # the search itself succeeded; keep its exit code
+                sys.stderr.write(f"nas: warning: export of the best trial failed: {e}\n")
+            else:
+                print(f"best architecture exported to {run_dir / 'best'}/")
+    if summary.exit_code:
+        first = next((t.get("error") for t in summary.trials if t.get("error")), None)
+        sys.stderr.write(f"nas: search failed: every trial failed; first error: {first}\n")
+    return summary.exit_code

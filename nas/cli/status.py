@@ -1,0 +1,117 @@
+"""``nas status RUN``: progress and the top-k trials of a run, read from its journal.
+
+Read-only: takes no lock, so it works while the driver runs. Whether a driver is running
+is read from the ``lock`` file's pid (checked on this host).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("status", help="progress and best trials of a run",
+                              description="Show progress and the top-k trials of a run directory.")
+    p.add_argument("run_dir", metavar="RUN", help="run directory, e.g. runs/NAME")
+    p.add_argument("--top", type=int, default=5, metavar="K", help="how many trials to list (default 5)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def _score_fn(config: dict[str, Any]) -> Any:
+    """Objective score of a journal record (Pareto: val_acc)."""
+    import nas.objectives  # noqa: F401  (registers objectives)
+    from nas.errors import NasError
+    from nas.registry import OBJECTIVES
+    from nas.types import Result
+
+    try:
+        objective = OBJECTIVES.create(config.get("objective", "accuracy"), **(config.get("objective_options") or {}))
+    except NasError:
+        objective = OBJECTIVES.create("accuracy")
+
+    def score(rec: dict[str, Any]) -> float:
+        r = Result(rec["status"], rec.get("metrics") or {})
+        if objective.multi:
+            vals = objective.values(r)
+            s = None if vals is None else vals[0]
+        else:
+            s = objective.score(r)
+        return math.nan if s is None else float(s)
+
+    return score
+
+
+def collect(run_dir: str | Path, top: int = 5) -> dict[str, Any]:
+    """Everything ``nas status`` shows, as plain data."""
+    import pandas as pd
+
+    from nas.errors import ConfigError
+    from nas.rundir import holder_alive, lock_holder, read_records, read_run_yaml, read_snapshot
+
+    path = Path(run_dir)
+    doc = read_run_yaml(path)
+    config = doc["config"]
+    trials = read_records(path / "trials.jsonl")
+    snap = read_snapshot(path)
+    holder = lock_holder(path)
+    alive = holder_alive(holder)
+    if top < 0:
+        raise ConfigError(f"--top must be >= 0, got {top}")
+    out: dict[str, Any] = {
+        "run": str(path), "space": config.get("space"), "strategy": config.get("strategy"),
+        "objective": config.get("objective"), "budget": config.get("budget"),
+        "time_budget": config.get("time_budget"),
+        "running": bool(alive) if holder else False,
+        "driver": holder if holder and alive is not False else None,
+        "n_trials": len(trials), "n_ok": 0, "n_failed": 0, "n_timeout": 0,
+        "n_pending": len(snap.get("pending", [])) if snap else 0,
+        "elapsed": snap.get("elapsed") if snap else None, "best": None, "top": [],
+    }
+    if not trials:
+        return out
+    df = pd.DataFrame.from_records(trials)
+    counts = df["status"].value_counts()
+    out["n_ok"], out["n_failed"], out["n_timeout"] = (int(counts.get(s, 0)) for s in ("ok", "failed", "timeout"))
+    score = _score_fn(config)
+    df["score"] = [score(r) for r in trials]
+    ok = df[(df["status"] == "ok") & df["score"].notna()]
+    ranked = ok.sort_values("score", ascending=False, kind="stable").head(max(top, 1))
+    keep = ("id", "key", "status", "metrics", "error", "seconds", "info", "arch")
+    rows = [{k: trials[i].get(k) for k in keep} | {"score": float(df.at[i, "score"])} for i in ranked.index]
+    out["best"] = rows[0] if rows else None
+    out["top"] = rows[:top]
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from nas.progress import fmt_acc, fmt_time, print_top
+
+    info = collect(args.run_dir, args.top)
+    if args.json:
+        json.dump(info, sys.stdout, indent=1, default=str)
+        sys.stdout.write("\n")
+        return 0
+    budget = "∞" if info["budget"] is None else info["budget"]
+    if info["time_budget"] is not None:
+        budget = f"{budget} (time budget {info['time_budget']:g}s)"
+    state = "finished or stopped"
+    if info["running"]:
+        d = info["driver"] or {}
+        state = f"running (pid {d.get('pid')} on {d.get('host')})"
+    print(f"run       {info['run']}  [{state}]")
+    print(f"search    space {info['space']}, strategy {info['strategy']}, objective {info['objective']}")
+    print(f"trials    {info['n_trials']}/{budget} done: {info['n_ok']} ok, {info['n_failed']} failed, "
+          f"{info['n_timeout']} timeout; {info['n_pending']} pending")
+    print(f"elapsed   {fmt_time(info['elapsed'])}")
+    best = info["best"]
+    if best is not None:
+        print(f"best      {best['id']} val_acc {fmt_acc(best['metrics'].get('val_acc'))} (key {best['key']})")
+    if args.top:
+        print_top(info["top"], title=f"top {args.top}")
+    return 0

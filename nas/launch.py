@@ -1,0 +1,153 @@
+"""From a :class:`~nas.config.SearchConfig` to a running :class:`~nas.search.Search`.
+
+:func:`run_search` resolves the space, objective, strategy and evaluator through the
+registries, validates all of them (including the evaluator's eager dataset ``check()``)
+**before** anything is created on disk, then creates or resumes the run directory and runs
+the driver. Any bad input raises a :class:`~nas.errors.NasError` (CLI exit 2) and leaves no
+run directory behind.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import nas.objectives  # noqa: F401  (registers the objectives)
+from nas.config import RESUME_MUTABLE, SearchConfig
+from nas.errors import ConfigError
+from nas.registry import EVALUATORS, OBJECTIVES, SPACES, STRATEGIES, load_plugins
+from nas.rundir import RUN_YAML, RunDir, read_run_yaml
+from nas.search import Search, SearchSummary
+
+
+def choose_evaluator(config: SearchConfig) -> str:
+    """The evaluator for ``evaluator: auto``.
+
+    Rule today: always ``"local"``. Hook for later: choose ``"ray"`` when a cluster address
+    is configured or more than one GPU is visible; keep that decision here only.
+    """
+    if config.evaluator != "auto":
+        return config.evaluator
+    return "local"
+
+
+def default_run_name(config: SearchConfig) -> str:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{config.space}-{config.strategy}-{stamp}"
+
+
+@dataclass
+class Components:
+    space: Any
+    objective: Any
+    strategy: Any
+    evaluator: Any
+    evaluator_name: str
+    owns_evaluator: bool
+
+
+def build_components(config: SearchConfig, run_path: Path | None, evaluator: Any = None) -> Components:
+    """Create space, objective, strategy and evaluator; raise NasError on any bad name/option/data."""
+    load_plugins()
+    space = SPACES.create(config.space)
+    objective = OBJECTIVES.create(config.objective, **config.objective_options)
+    strategy = STRATEGIES.create(config.strategy, space, seed=config.seed, objective=objective,
+                                 **config.strategy_options)
+    name = getattr(evaluator, "name", "custom")
+    owns = evaluator is None
+    if owns:
+        name = choose_evaluator(config)
+        evaluator = EVALUATORS.create(name, space, config, run_dir=run_path)
+        try:
+            check = getattr(evaluator, "check", None)
+            if check is not None:
+                check()
+        except BaseException:
+            evaluator.shutdown()
+            raise
+    return Components(space, objective, strategy, evaluator, name, owns)
+
+
+def resume_config(path: str | Path, overrides: Mapping[str, Any] | None = None,
+                  force: bool = False) -> tuple[SearchConfig, dict[str, tuple[Any, Any]]]:
+    """The stored config of the run at ``path`` with ``overrides`` applied.
+
+    Fields outside :data:`nas.config.RESUME_MUTABLE` may change only with ``force``.
+    Returns the config and ``{field: (old, new)}`` of what changed.
+    """
+    stored = read_run_yaml(path)["config"]
+    cfg = SearchConfig.from_dict(stored, where=str(Path(path) / RUN_YAML))
+    base = cfg.to_dict()
+    changed = {k: (base.get(k), v) for k, v in (overrides or {}).items() if base.get(k) != v}
+    frozen = sorted(k for k in changed if k not in RESUME_MUTABLE)
+    if frozen and not force:
+        k = frozen[0]
+        raise ConfigError(
+            f"{Path(path) / RUN_YAML}: field {k!r} is {changed[k][0]!r}; resuming with {k}={changed[k][1]!r} "
+            "would change the search (pass --force to do it anyway)"
+        )
+    cfg.update({k: v for k, (_, v) in changed.items()}, where="resume")
+    return cfg, changed
+
+
+def run_search(
+    config: SearchConfig | Mapping[str, Any] | None = None,
+    *,
+    resume: str | Path | None = None,
+    force: bool = False,
+    evaluator: Any = None,
+    progress: Any = True,
+) -> SearchSummary:
+    """Run a search end to end and return its :class:`SearchSummary`.
+
+    * fresh: ``config`` is a :class:`SearchConfig`; the run goes to ``runs_dir/name``
+      (``name`` defaults to ``SPACE-STRATEGY-YYYYmmdd-HHMMSS``).
+    * ``resume=RUN_DIR``: ``config`` (a mapping of fields, or a full config) overrides the
+      stored ``run.yaml``; see :func:`resume_config`.
+    * ``evaluator``: an evaluator instance to use instead of creating one (not shut down here).
+    * ``progress``: True (rich live display on a TTY, one line per trial otherwise),
+      False/None, or a :class:`nas.search.Progress` object.
+    """
+    if resume is not None:
+        path = Path(resume)
+        overrides = config.to_dict() if isinstance(config, SearchConfig) else dict(config or {})
+        cfg, changed = resume_config(path, overrides, force)
+        run = RunDir.open(path)
+        try:
+            parts = build_components(cfg, path, evaluator)
+        except BaseException:
+            run.close()
+            raise
+        if changed:
+            run.update_config(cfg.to_dict(), changed)
+    else:
+        if not isinstance(config, SearchConfig):
+            config = SearchConfig.from_dict(config or {})
+        cfg = config
+        cfg.check()
+        if cfg.name is None:
+            cfg.name = default_run_name(cfg)
+        path = Path(cfg.runs_dir) / cfg.name
+        if path.exists():
+            raise ConfigError(f"{path}: already exists; resume it with --resume {path} or pick another --name")
+        parts = build_components(cfg, path, evaluator)
+        try:
+            run = RunDir.create(path, cfg.to_dict())
+        except BaseException:
+            if parts.owns_evaluator:
+                parts.evaluator.shutdown()
+            raise
+    if progress is True:
+        from nas.progress import make_progress
+
+        progress = make_progress()
+    try:
+        search = Search(cfg, parts.space, parts.strategy, parts.evaluator, run=run, progress=progress or None)
+        return search.run()
+    finally:
+        try:
+            if parts.owns_evaluator:
+                parts.evaluator.shutdown()
+        finally:
+            run.close()

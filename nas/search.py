@@ -1,0 +1,400 @@
+"""The search driver: the ask / submit / collect / journal / tell loop (DESIGN §3).
+
+:class:`Search` owns the loop. While fewer than ``max_concurrent`` trials are in flight and
+the budget allows, it asks the strategy and submits the proposal; it then collects finished
+results, journals them and tells the strategy ``result.for_strategy()`` (never ``report``).
+With a :class:`~nas.rundir.RunDir` it follows the crash-consistency protocol documented in
+:mod:`nas.rundir`; with ``run=None`` the journal lives in memory only (no files, no fsync),
+which ``nas bench`` uses for fast tabular searches.
+
+Budgets
+    ``budget``: number of finished trials (ok + failed + timeout). ``time_budget`` (seconds):
+    wall time accumulated over all sessions of the run. When results carry simulated
+    ``Result.cost`` (the tabular NAS-Bench-201 evaluator, which sets ``simulated_time = True``;
+    an evaluator that does not declare ``simulated_time`` is assumed simulated if it sets
+    ``cost``) it is the sum of those costs instead, and the search stops when the next result
+    would exceed the budget; that result is discarded (not journaled, not told; it stays
+    pending in the snapshot). Training evaluators report real seconds in ``cost`` and declare
+    ``simulated_time = False``: their budget is wall time, and when it runs out no new trial
+    starts while trials in flight are finished (as in Optuna's ``timeout``). With several
+    trials in flight, simulated time is the sum of costs (sequential-equivalent time).
+Deduplication (safety net; strategies deduplicate themselves)
+    A proposal whose key is already in the journal is not evaluated: the strategy is told the
+    journaled result, nothing is journaled or counted. A proposal whose key is in flight waits
+    for that trial's result. After :data:`MAX_DUPLICATE_RUN` duplicates in a row the search
+    stops (the space looks exhausted).
+Stopping
+    ``done()`` or ``ask() is None`` with nothing in flight stops the search. Failed and timed
+    out trials are journaled with their reason and the search goes on.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from nas.arch import Architecture
+from nas.config import SearchConfig
+from nas.rundir import RunDir
+from nas.types import Proposal, Result
+
+#: duplicates in a row after which the space is considered exhausted
+MAX_DUPLICATE_RUN = 200
+#: seconds to wait in ``evaluator.results`` before refreshing progress / checking the clock
+POLL_SECONDS = 0.5
+
+
+class Progress(Protocol):
+    def start(self, search: "Search") -> None: ...
+    def trial_finished(self, record: dict[str, Any], search: "Search") -> None: ...
+    def tick(self, search: "Search") -> None: ...
+    def stop(self, search: "Search") -> None: ...
+
+
+@dataclass
+class SearchSummary:
+    """What a finished (or stopped) search returns.
+
+    ``trials`` are the journal records in finishing order, with ``arch`` (and
+    ``result_arch`` for one-shot strategies) as :class:`Architecture` objects; ``scores``
+    maps the id of each ok trial to its objective score (Pareto: ``val_acc``).
+    """
+
+    trials: list[dict[str, Any]]
+    best: dict[str, Any] | None
+    n_ok: int
+    n_failed: int
+    elapsed: float
+    stopped_reason: str
+    n_duplicates: int = 0
+    run_dir: Path | None = None
+    scores: dict[str, float] = field(default_factory=dict, repr=False)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when trials ran and every one failed (DESIGN §6), else 0."""
+        return 1 if self.trials and self.n_ok == 0 else 0
+
+    def top(self, k: int = 5) -> list[dict[str, Any]]:
+        """The ``k`` best ok trials by objective score (ties: earlier first)."""
+        ranked = sorted((t for t in self.trials if t["id"] in self.scores), key=lambda t: -self.scores[t["id"]])
+        return ranked[:k]
+
+
+def _crash_point() -> tuple[str, int] | None:
+    """``NAS_CRASH_AFTER=point:N`` (test hook): SIGKILL self after the N-th ``point`` event."""
+    spec = os.environ.get("NAS_CRASH_AFTER")
+    if not spec:
+        return None
+    point, _, n = spec.partition(":")
+    return point, int(n or 1)
+
+
+class Search:
+    """One search: ``Search(config, space, strategy, evaluator, run=..., progress=...).run()``.
+
+    The driver does not shut the evaluator down (its creator does).
+    """
+
+    def __init__(self, config: SearchConfig, space: Any, strategy: Any, evaluator: Any, *,
+                 run: RunDir | None = None, progress: Progress | None = None) -> None:
+        self.config, self.space, self.strategy, self.evaluator = config, space, strategy, evaluator
+        self.run_dir, self.progress = run, progress
+        self.objective = strategy.objective
+        self.budget, self.time_budget = config.budget, config.time_budget
+        self.max_concurrent = config.max_concurrent or max(1, int(evaluator.capacity()))
+        self.trials: list[dict[str, Any]] = []
+        self.scores: dict[str, float] = {}
+        self.best: dict[str, Any] | None = None
+        self.n_ok = self.n_failed = self.n_duplicates = self.n_told = 0
+        self.sim_elapsed, self.simulated = 0.0, False
+        # evaluators declare whether Result.cost is simulated; undeclared: any cost is simulated
+        self._simulated_cost: bool | None = getattr(evaluator, "simulated_time", None)
+        self._by_id: dict[str, dict[str, Any]] = {}
+        self._by_key: dict[str, dict[str, Any]] = {}
+        self._pending: dict[str, Proposal] = {}  # asked, not yet told (ask order)
+        self._pending_dicts: dict[str, dict[str, Any]] = {}
+        self._queue: deque[Proposal] = deque()  # restored on resume, not yet dispatched
+        self._inflight: dict[str, tuple[Proposal, float, str | None]] = {}
+        self._inflight_keys: dict[str, str] = {}
+        self._followers: dict[str, list[Proposal]] = {}
+        self._dup_run = 0
+        self._elapsed0, self._t0 = 0.0, time.perf_counter()
+        self.stopped_reason: str | None = None
+        self._halt = False
+        self._crash = _crash_point() if run is not None else None
+        self._events: dict[str, int] = {}
+
+    # -- time -------------------------------------------------------------------------
+    @property
+    def elapsed(self) -> float:
+        """Wall seconds over all sessions of this run."""
+        return self._elapsed0 + time.perf_counter() - self._t0
+
+    @property
+    def used_time(self) -> float:
+        """What the time budget is measured in: simulated cost if results carry it, else wall."""
+        return self.sim_elapsed if self.simulated else self.elapsed
+
+    @property
+    def n_finished(self) -> int:
+        return len(self.trials)
+
+    @property
+    def n_running(self) -> int:
+        return len(self._inflight)
+
+    # -- main loop ----------------------------------------------------------------------
+    def run(self) -> SearchSummary:
+        self._t0 = time.perf_counter()
+        if self.run_dir is not None:
+            self._restore()
+            self._snapshot()
+        if self.progress is not None:
+            self.progress.start(self)
+        try:
+            while True:
+                self._fill()
+                if not self._inflight or self._halt:
+                    break
+                try:
+                    batch = self.evaluator.results(POLL_SECONDS)
+                except KeyboardInterrupt:  # state is consistent here: save the clock, then stop
+                    if self.run_dir is not None:
+                        self._snapshot()
+                    raise
+                for pid, result in batch:
+                    self._finish(pid, result)
+                    if self._halt:
+                        break
+                if self.progress is not None:
+                    self.progress.tick(self)
+            if self.run_dir is not None:
+                self._snapshot()
+        finally:
+            if self.progress is not None:
+                self.progress.stop(self)
+        return SearchSummary(
+            trials=self.trials, best=self.best, n_ok=self.n_ok, n_failed=self.n_failed,
+            elapsed=self.elapsed, stopped_reason=self.stopped_reason or "finished",
+            n_duplicates=self.n_duplicates, run_dir=None if self.run_dir is None else self.run_dir.path,
+            scores=self.scores,
+        )
+
+    def _can_submit(self) -> bool:
+        if self.budget is not None and self.n_finished + len(self._inflight) >= self.budget:
+            if self.n_finished >= self.budget and self.stopped_reason is None:
+                self.stopped_reason = f"budget of {self.budget} trials reached"
+            return False
+        if self.time_budget is not None and self.used_time >= self.time_budget:
+            if self.stopped_reason is None:
+                kind = "simulated" if self.simulated else "wall"
+                self.stopped_reason = f"time budget of {self.time_budget:g}s ({kind}) reached"
+            return False
+        return True
+
+    def _fill(self) -> None:
+        while self.stopped_reason is None and len(self._inflight) < self.max_concurrent and self._can_submit():
+            if self._queue:
+                self._dispatch(self._queue.popleft())
+                continue
+            if self.strategy.done():
+                self.stopped_reason = "the strategy is done"
+                return
+            p = self.strategy.ask()
+            if p is None:
+                if not self._inflight:
+                    self.stopped_reason = "the strategy has nothing more to propose"
+                return
+            self._pending[p.id] = p
+            if self.run_dir is not None:
+                self._snapshot()
+                self._event("ask")
+            self._dispatch(p)
+
+    def _dispatch(self, p: Proposal) -> None:
+        key = None if p.arch is None else p.arch.key
+        if key is not None:
+            rec = self._by_key.get(key)
+            if rec is not None:
+                self._tell(p, _result_of(rec))
+                self._duplicate()
+                if self.run_dir is not None:
+                    self._snapshot()
+                return
+            if key in self._inflight_keys:
+                self._followers.setdefault(key, []).append(p)
+                self._duplicate()
+                return
+        self._submit(p, key)
+
+    def _duplicate(self) -> None:
+        self.n_duplicates += 1
+        self._dup_run += 1
+        if self._dup_run >= MAX_DUPLICATE_RUN and self.stopped_reason is None:
+            self.stopped_reason = (f"{self._dup_run} duplicate proposals in a row: "
+                                   "the search space looks exhausted")
+
+    def _submit(self, p: Proposal, key: str | None) -> None:
+        self._dup_run = 0
+        started = time.time()
+        self._inflight[p.id] = (p, started, key)
+        if key is not None:
+            self._inflight_keys[key] = p.id
+        if self.run_dir is not None:
+            self.run_dir.append_pending({**self._proposal_dict(p), "submitted": started})
+            self._event("pending")
+        self.evaluator.submit(p)
+        if self.run_dir is not None:
+            self._event("submit")
+
+    def _finish(self, pid: str, result: Result) -> None:
+        entry = self._inflight.pop(pid, None)
+        if entry is None:  # not ours (or already discarded): ignore
+            return
+        p, started, key = entry
+        if key is not None:
+            self._inflight_keys.pop(key, None)
+        if result.cost is not None and self._simulated_cost is not False:
+            self.simulated = True
+            if self.time_budget is not None and self.sim_elapsed + result.cost > self.time_budget:
+                self.stopped_reason = (f"time budget of {self.time_budget:g}s (simulated) reached: "
+                                       "the next evaluation would exceed it")
+                self._halt = True  # the result is discarded; the proposal stays pending
+                return
+        finished = time.time()
+        rec = {
+            "id": pid, "key": key, "arch": p.arch, "status": result.status, "metrics": result.metrics,
+            "error": result.error, "worker": result.worker, "report": result.report, "cost": result.cost,
+            "info": p.info, "config": p.config, "started": started, "finished": finished,
+            "seconds": finished - started,
+        }
+        if result.arch is not None:
+            rec["result_arch"] = result.arch
+        self._add_record(rec, result)
+        if self.run_dir is not None:
+            self.run_dir.append_trial(_json_record(rec))
+            self._event("journal")
+        told = result.for_strategy()
+        self._tell(p, told)
+        for f in self._followers.pop(key, ()) if key is not None else ():
+            self._tell(f, told)
+        if self.run_dir is not None:
+            self._event("tell")
+            self._snapshot()
+        if self.progress is not None:
+            self.progress.trial_finished(rec, self)
+
+    def _tell(self, p: Proposal, result: Result) -> None:
+        self.strategy.tell(p.id, result)
+        self.n_told += 1
+        del self._pending[p.id]
+        self._pending_dicts.pop(p.id, None)
+
+    def _add_record(self, rec: dict[str, Any], result: Result) -> None:
+        self.trials.append(rec)
+        self._by_id[rec["id"]] = rec
+        if rec["key"] is not None:
+            self._by_key.setdefault(rec["key"], rec)
+        if result.cost is not None:
+            self.sim_elapsed += result.cost
+            self.simulated = self._simulated_cost is not False
+        if result.status == "ok":
+            self.n_ok += 1
+            score = self._score(result)
+            if score is not None:
+                self.scores[rec["id"]] = score
+                if self.best is None or score > self.scores[self.best["id"]]:
+                    self.best = rec
+        else:
+            self.n_failed += 1
+
+    def _score(self, result: Result) -> float | None:
+        if self.objective.multi:  # Pareto: rank by the first objective (val_acc) for "best"
+            vals = self.objective.values(result)
+            return None if vals is None else vals[0]
+        return self.objective.score(result)
+
+    # -- persistence ------------------------------------------------------------------------
+    def _proposal_dict(self, p: Proposal) -> dict[str, Any]:
+        d = self._pending_dicts.get(p.id)
+        if d is None:
+            d = self._pending_dicts[p.id] = p.to_dict()
+        return d
+
+    def _snapshot(self) -> None:
+        assert self.run_dir is not None
+        self.run_dir.save_snapshot({
+            "strategy": self.strategy.state_dict(),
+            "pending": [self._proposal_dict(p) for p in self._pending.values()],
+            "n_told": self.n_told,
+            "n_trials": len(self.trials),
+            "n_duplicates": self.n_duplicates,
+            "elapsed": self.elapsed,
+        })
+        self._event("snapshot")
+
+    def _restore(self) -> None:
+        """Replay the journal and the snapshot (see :mod:`nas.rundir`, "Crash-consistency")."""
+        assert self.run_dir is not None
+        for d in self.run_dir.read_trials():
+            rec = dict(d)
+            rec["arch"] = None if d.get("arch") is None else Architecture.from_dict(d["arch"])
+            if d.get("result_arch") is not None:
+                rec["result_arch"] = Architecture.from_dict(d["result_arch"])
+            self._add_record(rec, _result_of(rec))
+        snap = self.run_dir.load_snapshot()
+        if snap is None:
+            if self.trials:
+                from nas.errors import ConfigError
+
+                raise ConfigError(f"{self.run_dir.snapshot_path}: missing although trials exist; cannot resume")
+            return
+        self.strategy.load_state_dict(snap["strategy"])
+        self._elapsed0 = float(snap.get("elapsed", 0.0))
+        self.n_duplicates = int(snap.get("n_duplicates", 0))
+        self.n_told = int(snap.get("n_told", 0))
+        for d in snap.get("pending", []):
+            p = Proposal.from_dict(d)
+            self._pending[p.id] = p
+        for p in list(self._pending.values()):
+            rec = self._by_id.get(p.id)
+            if rec is not None:  # journaled before the crash: tell, never re-run
+                self._tell(p, _result_of(rec))
+            else:
+                self._queue.append(p)
+
+    def _event(self, point: str) -> None:
+        """Count write-protocol events; ``NAS_CRASH_AFTER=point:N`` kills the driver at the N-th."""
+        if self._crash is None or self._crash[0] != point:
+            return
+        n = self._events[point] = self._events.get(point, 0) + 1
+        if n >= self._crash[1]:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _result_of(rec: dict[str, Any]) -> Result:
+    """The strategy-visible result of a journal record (no ``report``)."""
+    return Result(rec["status"], dict(rec.get("metrics") or {}), rec.get("error"), dict(rec.get("worker") or {}),
+                  {}, rec.get("cost"), rec.get("result_arch"))
+
+
+def _json_record(rec: dict[str, Any]) -> dict[str, Any]:
+    out = dict(rec)
+    arch = rec["arch"]
+    out["arch"] = None if arch is None else arch.to_dict()
+    if rec.get("result_arch") is not None:
+        out["result_arch"] = rec["result_arch"].to_dict()
+    return out
+
+
+def run_search(config: SearchConfig | None = None, *, resume: str | Path | None = None, force: bool = False,
+               evaluator: Any = None, progress: Any = True) -> SearchSummary:
+    """Resolve, validate, create or resume the run directory, and run: see :func:`nas.launch.run_search`."""
+    from nas.launch import run_search as _run
+
+    return _run(config, resume=resume, force=force, evaluator=evaluator, progress=progress)
