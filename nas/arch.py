@@ -208,8 +208,53 @@ def _cell_from_dict(d: Any, where: str) -> nx.MultiDiGraph:
 
 # -- canonical key --------------------------------------------------------------
 
+def _canonical_parts(g: nx.MultiDiGraph) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """Node labels and merged edge labels of the functional skeleton (see :func:`canonical_cell`)."""
+    labels: dict[str, str] = {}
+    for n, d in g.nodes(data=True):
+        role = d.get("role")
+        labels[n] = n if role == "input" else ("out" if role == "output" else f"node:{d.get('combine')}")
+    return canonical_parts(labels, [(u, v, d["op"]) for u, v, d in g.edges(data=True)])
+
+
+def canonical_parts(
+    labels: dict[str, str], edges: list[tuple[str, str, str]]
+) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """:func:`canonical_cell` on plain data: ``labels`` (inputs labelled by their own name,
+    intermediate nodes ``node:<combine>``, ``out``) and ``(src, dst, op)`` edges."""
+    inputs = [n for n, lab in labels.items() if lab == n and n != OUT]
+    live = [e for e in edges if e[2] not in ZERO_OPS]
+    # nodes fed by an input (edges go forward, so iterate to a fixed point over the few nodes)
+    fed = set(inputs)
+    changed = True
+    while changed:
+        changed = False
+        for u, v, _ in live:
+            if u in fed and v not in fed:
+                fed.add(v)
+                changed = True
+    live = [e for e in live if e[0] in fed]
+    reach = {OUT}
+    changed = True
+    while changed:
+        changed = False
+        for u, v, _ in live:
+            if v in reach and u not in reach:
+                reach.add(u)
+                changed = True
+    keep = (fed & reach) | {OUT} | set(inputs)
+    merged: dict[tuple[str, str], list[str]] = {}
+    for u, v, op in live:
+        if u in keep and v in keep:
+            merged.setdefault((u, v), []).append(op)
+    return (
+        {n: lab for n, lab in labels.items() if n in keep},
+        {e: "+".join(sorted(ops)) for e, ops in merged.items()},
+    )
+
+
 def canonical_cell(g: nx.MultiDiGraph) -> nx.DiGraph:
-    """Functional skeleton of a cell, used for hashing.
+    """Functional skeleton of a cell, the graph the key hashes.
 
     Zero (``none``) edges are dropped, then nodes that no longer depend on any
     input (their value is zero) are dropped with their out-edges, then nodes
@@ -218,49 +263,62 @@ def canonical_cell(g: nx.MultiDiGraph) -> nx.DiGraph:
     is commutative. Nodes are labelled by role: inputs by name (c_{k-2} and
     c_{k-1} differ), intermediate nodes by combine, the output by role.
     """
-    live = nx.MultiDiGraph()
-    live.add_nodes_from(g.nodes(data=True))
-    live.add_edges_from(
-        (u, v, k, d) for u, v, k, d in g.edges(keys=True, data=True) if d["op"] not in ZERO_OPS
-    )
-    inputs = [n for n, d in g.nodes(data=True) if d.get("role") == "input"]
-    fed = set(inputs).union(*(nx.descendants(live, i) for i in inputs))
-    live.remove_nodes_from([n for n in list(live) if n not in fed and n != OUT])
-    keep = nx.ancestors(live, OUT) | {OUT} | set(inputs)
-    live.remove_nodes_from([n for n in list(live) if n not in keep])
-
+    labels, edges = _canonical_parts(g)
     h = nx.DiGraph()
-    for n, d in live.nodes(data=True):
-        role = d.get("role")
-        label = n if role == "input" else ("out" if role == "output" else f"node:{d.get('combine')}")
-        h.add_node(n, label=label)
-    merged: dict[tuple[str, str], list[str]] = {}
-    for u, v, d in live.edges(data=True):
-        merged.setdefault((u, v), []).append(d["op"])
-    for (u, v), ops in merged.items():
-        h.add_edge(u, v, op="+".join(sorted(ops)))
+    for n, lab in labels.items():
+        h.add_node(n, label=lab)
+    for (u, v), op in edges.items():
+        h.add_edge(u, v, op=op)
     return h
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def wl_hash(labels: dict[str, str], edges: dict[tuple[str, str], str]) -> str:
+    """Weisfeiler-Lehman graph hash over node labels and edge labels, in and out edges.
+
+    The same refinement as ``networkx.weisfeiler_lehman_graph_hash`` (each round a
+    node's label becomes the hash of its label and the sorted multisets of
+    ``(edge label, neighbour label)`` over its in- and out-edges; the graph hash
+    is the hash of the sorted label multisets of every round), written here so
+    that keys stored in journals do not change with the networkx version
+    (networkx 3.5 changed its directed hashes). Runs ``len(labels)`` rounds, enough
+    to propagate through any path of the DAG.
+    """
+    succ: dict[str, list[tuple[str, str]]] = {n: [] for n in labels}
+    pred: dict[str, list[tuple[str, str]]] = {n: [] for n in labels}
+    for (u, v), op in edges.items():
+        succ[u].append((op, v))
+        pred[v].append((op, u))
+    history = [",".join(sorted(labels.values()))]
+    for _ in range(len(labels)):
+        labels = {
+            n: _digest(
+                lab
+                + "|" + ",".join(sorted(f"{op}>{labels[v]}" for op, v in succ[n]))
+                + "|" + ",".join(sorted(f"{op}<{labels[u]}" for op, u in pred[n]))
+            )
+            for n, lab in labels.items()
+        }
+        history.append(",".join(sorted(labels.values())))
+    return _digest(";".join(history))
 
 
 _KEY_CACHE: dict[tuple, str] = {}
 
 
 def arch_key(arch: Architecture) -> str:
-    """Isomorphism-aware key: Weisfeiler-Lehman hashes of each canonical cell
-    (forward and reversed, over edge ops and node roles) plus blocks and macro."""
+    """Isomorphism-aware key: a Weisfeiler-Lehman hash (:func:`wl_hash`) of each canonical
+    cell (:func:`canonical_cell`) over edge ops and node roles, plus blocks and macro."""
     cached = _KEY_CACHE.get(arch.spec)
     if cached is not None:
         return cached
     parts: list[Any] = [arch.space, json.dumps(arch.macro, sort_keys=True, default=str)]
     if arch.cells is not None:
         for name, g in arch.cells.items():
-            h = canonical_cell(g)
-            iters = max(3, h.number_of_nodes())
-            fwd = nx.weisfeiler_lehman_graph_hash(h, edge_attr="op", node_attr="label", iterations=iters)
-            rev = nx.weisfeiler_lehman_graph_hash(
-                h.reverse(copy=False), edge_attr="op", node_attr="label", iterations=iters
-            )
-            parts.append((name, fwd, rev))
+            parts.append((name, wl_hash(*_canonical_parts(g))))
     else:
         parts.append(json.dumps(list(arch.blocks or ()), sort_keys=True, default=str))
     key = hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
