@@ -1,0 +1,376 @@
+"""Export architectures to runnable models (DESIGN §5): ``nas export RUN --top K``.
+
+:func:`export_top` ranks the ``ok`` trials of a run by the run's objective (``accuracy``:
+``val_acc``; ``mnas``: its reward; ``pareto``: ``val_acc``; ties keep journal order) and
+calls :func:`export_arch` for each of the best ``K``, into ``RUN/best/<rank>-<trial id>/``
+(or ``OUT/<rank>-<trial id>/``). A folder holds:
+
+``arch.yaml``
+    the architecture (``meta`` gains the trial id, rank, run, dataset, build settings and metrics);
+``model.py``
+    a standalone file that needs only torch (:mod:`nas.export_codegen`): the ``nas.nn`` model
+    code, the architecture as plain Python literals, ``build_model()``, ``load_weights()``
+    and a ``__main__`` demo;
+``weights.pt``
+    the trained ``state_dict``, when the run kept the trial's weights
+    (``RUN/weights/<trial id>.pt``, see :func:`trial_weights_path`);
+``model.ts``
+    TorchScript of the eval-mode model (``torch.jit.script``; ``torch.jit.trace`` on the
+    dataset's input shape if scripting fails, with the reason in the card);
+``model.onnx``
+    ONNX with a dynamic batch dimension, only when ``onnx`` is importable (the
+    ``torch.export``-based exporter needs ``onnxscript``; without it the legacy exporter runs);
+``card.md``
+    metrics, parameters, MACs, latency, dataset, the genotype string where one exists and
+    the commands that reproduce training.
+
+Without trained weights the exported files hold the trial's *initial* weights (seeded
+as the evaluator seeds the trial), which is stated in the card.
+
+Everything is checked before anything is written: the architecture is validated by its
+space, the model is built, every literal that goes into ``model.py`` is whitelisted, and
+the generated ``model.py`` is executed in-process and must reproduce the toolkit model's
+state-dict layout and logits. Files are written into a temporary folder that then
+replaces the destination, so a folder is never half-exported.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import shlex
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from nas.arch import Architecture
+from nas.errors import ConfigError, InvalidArchitecture, NasError
+from nas.io import atomic_write_bytes, atomic_write_text
+
+FORMATS: tuple[str, ...] = ("yaml", "py", "torchscript", "onnx")
+WEIGHTS_DIR = "weights"
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_RANKED_DIR = re.compile(r"^\d+-")
+Note = Callable[[str], None]
+
+
+# -- small helpers ------------------------------------------------------------------------
+def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
+    """``"yaml,py"`` or an iterable of names -> a checked tuple (ConfigError on unknown names)."""
+    items = formats.split(",") if isinstance(formats, str) else list(formats)
+    out: list[str] = []
+    for f in (str(x).strip().lower() for x in items):
+        if not f:
+            continue
+        if f not in FORMATS:
+            raise ConfigError(f"unknown export format {f!r}; known: {', '.join(FORMATS)}")
+        if f not in out:
+            out.append(f)
+    if not out:
+        raise ConfigError(f"no export format given; known: {', '.join(FORMATS)}")
+    return tuple(out)
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe version of a trial id or architecture name."""
+    return _SAFE.sub("_", str(text)) or "_"
+
+
+def trial_weights_path(run_dir: str | Path, trial_id: str) -> Path:
+    """Where a run keeps the final ``state_dict`` of trial ``trial_id``: ``RUN/weights/<id>.pt``."""
+    return Path(run_dir) / WEIGHTS_DIR / f"{safe_name(trial_id)}.pt"
+
+
+def find_trial_weights(run_dir: str | Path, trial_id: str) -> Path | None:
+    """The trained weights of a trial if the run kept them (also ``checkpoints/<id>/final.pt``)."""
+    for p in (trial_weights_path(run_dir, trial_id), Path(run_dir) / "checkpoints" / safe_name(trial_id) / "final.pt"):
+        if p.is_file():
+            return p
+    return None
+
+
+def load_state_dict(path: str | Path) -> dict[str, Any]:
+    """A ``state_dict`` from ``path`` (``weights_only=True``); a training checkpoint's ``model`` works too."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - unreadable for whatever reason
+        raise ConfigError(f"{path}: cannot read weights ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    if isinstance(state, Mapping) and isinstance(state.get("model"), Mapping):
+        state = state["model"]
+    if not isinstance(state, Mapping) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+        raise ConfigError(f"{path}: not a state_dict (a mapping of parameter names to tensors)")
+    return dict(state)
+
+
+def fit_state_dict(model: Any, state: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``state`` made to fit ``model``: auxiliary-head weights are dropped if the model has none.
+
+    Loads it into ``model`` (strict) and returns it; a mismatch is a ConfigError naming ``where``.
+    """
+    has_aux = any(k.startswith("auxiliary_head.") for k in model.state_dict())
+    clean = {k: v for k, v in state.items() if has_aux or not k.startswith("auxiliary_head.")}
+    try:
+        model.load_state_dict(clean, strict=True)
+    except RuntimeError as e:
+        first = " ".join(str(e).split())[:300]
+        raise ConfigError(f"{where}: weights do not fit this architecture/build settings: {first}") from None
+    return clean
+
+
+def _plain(metrics: Mapping[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in (metrics or {}).items():
+        if isinstance(v, bool) or isinstance(v, (int, str)):
+            out[str(k)] = v
+        elif isinstance(v, float) and math.isfinite(v):
+            out[str(k)] = v
+    return out
+
+
+def _dataset_info(dataset: Any, data_dir: Any = None) -> Any:
+    if dataset is None or isinstance(dataset, str):
+        from evaluators.data import dataset_info
+
+        return dataset_info(dataset or "digits", data_dir)
+    return dataset
+
+
+# -- one architecture --------------------------------------------------------------------------
+def export_arch(
+    arch: Architecture,
+    out_dir: str | Path,
+    *,
+    space: Any = None,
+    build_kwargs: Mapping[str, Any] | None = None,
+    weights: str | Path | Mapping[str, Any] | None = None,
+    formats: str | Sequence[str] = FORMATS,
+    metrics: Mapping[str, Any] | None = None,
+    dataset: Any = "digits",
+    data_dir: str | None = None,
+    seed: int = 0,
+    meta: Mapping[str, Any] | None = None,
+    commands: Sequence[tuple[str, str]] | None = None,
+    on_note: Note | None = None,
+) -> Path:
+    """Export one architecture into ``out_dir`` (replaced as a whole); returns ``out_dir``.
+
+    ``build_kwargs`` are the keyword arguments of ``space.build`` (default: the space's
+    ``build_defaults`` for the dataset's family; ``in_channels``/``num_classes`` default to
+    the dataset's). ``dataset`` is a dataset name or a ``DatasetInfo``; it fixes the input
+    shape. ``weights`` is a ``state_dict`` or a file holding one; without it the model is
+    initialised after ``torch.manual_seed(seed)``. ``metrics`` (a trial's) go to the card and
+    ``meta``; ``commands`` are extra ``(title, shell command)`` pairs for the card.
+    """
+    from nas.export_card import render_card
+    from nas.export_codegen import lower, render_model_py
+    from nas.export_formats import torchscript_bytes, verify_source, write_onnx
+    from nas.nn.measure import count_macs, count_params, measure_latency_ms
+    from nas.zoo import get_space
+
+    fmts = parse_formats(formats)
+    _check_destination(Path(out_dir))
+    if commands is None:
+        commands = [("Train with the full recipe (DARTS CIFAR evaluation protocol, REFERENCE §3.5)",
+                     f"nas train {shlex.quote(str(Path(out_dir) / 'arch.yaml'))} --recipe full "
+                     f"--dataset {shlex.quote(str(getattr(dataset, 'name', dataset) or 'digits'))}")]
+    space = get_space(space or arch.space) if space is None or isinstance(space, str) else space
+    if arch.space != space.name:
+        raise InvalidArchitecture(f"architecture is from space {arch.space!r}, not {space.name!r}")
+    space.validate(arch)
+    info = _dataset_info(dataset, data_dir)
+    kw = dict(space.build_defaults.get(info.family, {}) if build_kwargs is None else build_kwargs)
+    kw.setdefault("in_channels", info.in_channels)
+    kw.setdefault("num_classes", info.num_classes)
+    shape = (1, int(kw["in_channels"]), int(info.image_size), int(info.image_size))
+    notes: list[str] = []
+
+    def note(text: str) -> None:
+        notes.append(text)
+        if on_note is not None:
+            on_note(text)
+
+    model = _build(space, arch, kw, seed)
+    if model is None:  # e.g. a plugin space scored by a table only
+        note(f"space {arch.space!r} builds no model: only arch.yaml and card.md are written")
+        fmts = tuple(f for f in fmts if f == "yaml")
+    state = source = None
+    if model is not None and weights is not None:
+        where = str(weights) if isinstance(weights, (str, Path)) else "weights"
+        raw = load_state_dict(weights) if isinstance(weights, (str, Path)) else dict(weights)
+        state = fit_state_dict(model, raw, where)
+    if "py" in fmts:
+        source = render_model_py(lower(arch, kw), space=arch.space, key=arch.key, input_shape=shape)
+        verify_source(source, model, shape)
+    measured: dict[str, Any] = {"params": None, "macs": None, "latency_ms": None}
+    if model is not None:
+        measured = {"params": count_params(model), "macs": count_macs(model, shape),
+                    "latency_ms": measure_latency_ms(model, shape, device="cpu", warmup=1, repeats=5)}
+    ts_bytes, ts_how = torchscript_bytes(model, shape, note) if "torchscript" in fmts else (None, None)
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        written: list[str] = []
+        if "yaml" in fmts:
+            full_meta = {**arch.meta, **dict(meta or {})}
+            if metrics:
+                full_meta["metrics"] = _plain(metrics)
+            Architecture(arch.space, cells=arch.cells, blocks=arch.blocks, macro=arch.macro,
+                         meta=full_meta).save(stage / "arch.yaml")
+            written.append("arch.yaml")
+        if source is not None:
+            atomic_write_text(stage / "model.py", source)
+            written.append("model.py")
+        if state is not None:
+            atomic_write_bytes(stage / "weights.pt", _tensor_bytes({k: v.detach().cpu() for k, v in state.items()}))
+            written.append("weights.pt")
+        if ts_bytes is not None:
+            atomic_write_bytes(stage / "model.ts", ts_bytes)
+            written.append("model.ts")
+        if "onnx" in fmts and write_onnx(model, shape, stage / "model.onnx", note):
+            written.append("model.onnx")
+        card = render_card(
+            arch=arch, space=space, info=info, shape=shape, build_kwargs=kw, metrics=_plain(metrics),
+            measured=measured, files=written,
+            trained=state is not None, torchscript=ts_how, notes=notes, commands=list(commands or ()),
+            folder=out_dir, meta=dict(meta or {}))
+        atomic_write_text(stage / "card.md", card)
+        _swap_in(stage, out_dir)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _build(space: Any, arch: Architecture, kw: Mapping[str, Any], seed: int) -> Any:
+    """``space.build(arch, **kw)`` in eval mode, seeded without touching the global RNG; None if no model."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            model = space.build(arch, **kw)
+        except NasError:
+            raise
+        except NotImplementedError:
+            return None
+        except (ValueError, TypeError, RuntimeError) as e:  # e.g. a size the network cannot take
+            raise ConfigError(f"cannot build {arch.space} architecture {arch.key} with {dict(kw)}: {e}") from None
+    return model.eval()
+
+
+def _check_destination(out_dir: Path) -> None:
+    """Refuse to replace a folder that is not an earlier export (it could hold anything)."""
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "card.md").is_file():
+        raise ConfigError(f"{out_dir}: exists and is not an export folder (no card.md); choose another destination")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"{out_dir}: exists and is not a folder")
+
+
+def _tensor_bytes(obj: Any) -> bytes:
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def _swap_in(stage: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` by the staged folder (two renames; the old one is then deleted)."""
+    old = None
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
+        os.replace(out_dir, old / "x")
+    os.replace(stage, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# -- a run's top trials --------------------------------------------------------------------------
+def rank_trials(run_dir: str | Path) -> tuple[dict[str, Any], list[tuple[float, dict[str, Any]]]]:
+    """``(config, [(score, record), ...])``: the run's ok trials, best first, by its objective."""
+    import nas.objectives  # noqa: F401  (registers the objectives)
+    from nas.registry import OBJECTIVES
+    from nas.rundir import read_records, read_run_yaml
+    from nas.types import Result
+
+    config = dict(read_run_yaml(run_dir)["config"])
+    try:
+        objective = OBJECTIVES.create(config.get("objective", "accuracy"), **(config.get("objective_options") or {}))
+    except NasError:
+        objective = OBJECTIVES.create("accuracy")
+    scored = []
+    for rec in read_records(Path(run_dir) / "trials.jsonl"):
+        if rec.get("status") != "ok" or (rec.get("result_arch") or rec.get("arch")) is None:
+            continue
+        result = Result("ok", dict(rec.get("metrics") or {}))
+        if objective.multi:
+            vals = objective.values(result)
+            score = None if vals is None else vals[0]
+        else:
+            score = objective.score(result)
+        if score is not None and math.isfinite(score):
+            scored.append((float(score), rec))
+    scored.sort(key=lambda sr: -sr[0])  # stable: ties keep journal order
+    return config, scored
+
+
+def export_top(
+    run_dir: str | Path,
+    top: int = 1,
+    formats: str | Sequence[str] = FORMATS,
+    out: str | Path | None = None,
+    on_note: Note | None = None,
+) -> list[Path]:
+    """Export the ``top`` best ok trials of a run (see the module docstring); returns the folders."""
+    from evaluators.candidate import build_kwargs, trial_seed
+    from nas.config import SearchConfig
+    from nas.export_card import reproduce_commands
+    from nas.rundir import RUN_YAML
+    from nas.zoo import get_space
+
+    run_dir = Path(run_dir)
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ConfigError(f"--top must be an integer >= 1, got {top!r}")
+    fmts = parse_formats(formats)
+    stored, ranked = rank_trials(run_dir)
+    if not ranked:
+        raise ConfigError(f"{run_dir}: no ok trials to export")
+    config = SearchConfig.from_dict(stored, where=str(run_dir / RUN_YAML))
+    info = _dataset_info(config.dataset, config.data_dir)
+    dest_root = run_dir / "best" if out is None else Path(out)
+    jobs = []
+    for rank, (score, rec) in enumerate(ranked[:top], start=1):
+        tid = str(rec["id"])
+        arch = Architecture.from_dict(rec.get("result_arch") or rec["arch"], where=f"{run_dir}: trial {tid}")
+        space = get_space(arch.space)
+        kw = build_kwargs(space, info, config, rec.get("config") or {})
+        jobs.append((rank, score, rec, tid, arch, space, kw))
+    paths = []
+    for rank, score, rec, tid, arch, space, kw in jobs:
+        dest = dest_root / f"{rank}-{safe_name(tid)}"
+        weights = find_trial_weights(run_dir, tid)
+        seed = trial_seed(config.seed, tid)
+        meta = {"trial": tid, "rank": rank, "score": score, "run": str(run_dir), "dataset": config.dataset,
+                "build": {k: v for k, v in kw.items() if isinstance(v, (bool, int, float, str))}}
+        cmds = reproduce_commands(dest / "arch.yaml", config=config, trial_config=rec.get("config") or {},
+                                  seed=seed, build_kwargs=kw)
+        paths.append(export_arch(arch, dest, space=space, build_kwargs=kw, weights=weights, formats=fmts,
+                                 metrics=rec.get("metrics"), dataset=info, seed=seed, meta=meta, commands=cmds,
+                                 on_note=on_note))
+    if out is None:  # drop ranked folders of an earlier export that this one no longer lists
+        keep = {p.name for p in paths}
+        for d in dest_root.iterdir():
+            if d.is_dir() and _RANKED_DIR.match(d.name) and d.name not in keep and (d / "card.md").exists():
+                shutil.rmtree(d, ignore_errors=True)
+    return paths
+
+
+__all__ = ["FORMATS", "export_arch", "export_top", "find_trial_weights", "fit_state_dict", "load_state_dict",
+           "parse_formats", "rank_trials", "safe_name", "trial_weights_path"]

@@ -1,0 +1,147 @@
+"""``card.md`` of an exported architecture and the ``nas train`` commands that reproduce it.
+
+The card is Markdown for people; nothing reads it back. Text that comes from files
+(architecture names, dataset paths) only appears inside code spans or is shell-quoted in
+commands.
+"""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+#: TrainRecipe fields in flag order; bools become --x / --no-x (see ``nas train --help``)
+RECIPE_FLAGS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "grad_clip", "eta_min",
+                "auxiliary_weight", "drop_path", "cutout", "label_smoothing", "amp", "channels_last")
+_SEARCH_FIELDS = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "grad_clip")
+
+
+def _flag(name: str, value: Any) -> list[str]:
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return [flag if value else "--no-" + name.replace("_", "-")]
+    return [flag, str(value)]
+
+
+def _data_flags(config: Any) -> list[str]:
+    out = ["--dataset", str(config.dataset)]
+    if config.data_dir:
+        out += ["--data-dir", str(config.data_dir)]
+    return out
+
+
+def reproduce_commands(arch_path: str | Path, *, config: Any, trial_config: Mapping[str, Any], seed: int,
+                       build_kwargs: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``[(title, command)]``: the full retraining and the exact repeat of the trial's proxy training.
+
+    The proxy command reproduces the candidate evaluator bit for bit on CPU: same data
+    split (``--data-seed`` = the search seed), same initial weights and batch order
+    (``--seed`` = the trial's seed), same ``search`` recipe fields and build size.
+    """
+    arch = str(arch_path)
+    full = ["nas", "train", arch, "--recipe", "full", *_data_flags(config)]
+    proxy = ["nas", "train", arch, "--recipe", "search", *_data_flags(config)]
+    recipe = {k: getattr(config, k) for k in _SEARCH_FIELDS}
+    recipe.update({k: v for k, v in trial_config.items() if k in RECIPE_FLAGS})
+    for k in RECIPE_FLAGS:
+        if k in recipe:
+            proxy += _flag(k, recipe[k])
+    for k in ("channels", "layers"):
+        if build_kwargs.get(k) is not None and (getattr(config, k, None) is not None or k in trial_config):
+            proxy += _flag(k, build_kwargs[k])
+    proxy += ["--seed", str(seed), "--data-seed", str(config.seed), "--device", "cpu"]
+    title = "Repeat the search's proxy training of this trial (bit-identical when both run on CPU)"
+    extra = sorted(k for k in trial_config if k not in RECIPE_FLAGS and k not in ("channels", "layers"))
+    if extra:
+        title += f"; the trial's build option(s) {', '.join(extra)} have no flag and are not applied"
+    cmds = [("Retrain with the full recipe (DARTS CIFAR evaluation protocol, REFERENCE §3.5)", shlex.join(full))]
+    if getattr(config, "evaluator", "auto") in ("auto", "local", "ray"):  # the evaluators that train candidates
+        cmds.append((title, shlex.join(proxy)))
+    return cmds
+
+
+def _count(x: Any) -> str:
+    if x is None:
+        return "-"
+    x = float(x)
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3f}{unit} ({int(x):,})"
+    return f"{int(x):,}"
+
+
+def _genotype(arch: Any, space: Any) -> tuple[str, str] | None:
+    """``(kind, text)``: the DARTS Genotype or NB201 string of ``arch``, if its space has one."""
+    from nas.errors import NasError
+
+    for kind, method in (("DARTS Genotype", "to_genotype"), ("NAS-Bench-201 string", "to_string")):
+        fn = getattr(space, method, None)
+        if fn is None:
+            continue
+        try:
+            return kind, str(fn(arch))
+        except NasError:
+            return None
+    return None
+
+
+def _code(text: Any) -> str:
+    return "`" + str(text).replace("`", "'") + "`"
+
+
+def render_card(*, arch: Any, space: Any, info: Any, shape: Sequence[int], build_kwargs: Mapping[str, Any],
+                metrics: Mapping[str, Any], measured: Mapping[str, Any], files: Sequence[str], trained: bool,
+                torchscript: str | None, notes: Sequence[str], commands: Sequence[tuple[str, str]],
+                folder: Path, meta: Mapping[str, Any]) -> str:
+    name = arch.meta.get("name")
+    title = f"Architecture {_code(name)}" if name else f"Architecture {arch.key}"
+    if "trial" in meta:
+        title += f": trial {_code(meta['trial'])} (rank {meta.get('rank')}) of run {_code(meta.get('run'))}"
+    lines = [f"# {title}", "", "| | |", "|---|---|",
+             f"| space | {_code(arch.space)} |", f"| key | {_code(arch.key)} |",
+             f"| dataset | {_code(info.name)}: input {'x'.join(map(str, shape[1:]))}, {info.num_classes} classes |"]
+    for k, label in (("val_acc", "val_acc (search proxy, %)"), ("score", "objective score"),
+                     ("epochs", "proxy epochs"), ("train_seconds", "proxy training seconds")):
+        v = meta.get(k) if k == "score" else metrics.get(k)
+        if v is not None:
+            lines.append(f"| {label} | {v:.4g} |" if isinstance(v, float) else f"| {label} | {v} |")
+    if measured.get("params") is not None:
+        lines += [f"| params | {_count(measured['params'])} (auxiliary head excluded) |",
+                  f"| MACs | {_count(measured['macs'])} (conv + linear, batch 1) |",
+                  f"| latency | {measured['latency_ms']:.2f} ms (CPU, batch 1, median of 5, at export) |"]
+    if metrics.get("latency_ms") is not None:
+        lines.append(f"| latency during search | {float(metrics['latency_ms']):.2f} ms |")
+    if measured.get("params") is None:
+        weights = "none: this space builds no model"
+    elif trained:
+        weights = "trained: `weights.pt` (loaded into every exported format)"
+    elif "trial" in meta:
+        weights = ("**not trained**: the run kept no weights for this trial, so the exported files hold its "
+                   "initial weights; train them with a command below")
+    else:
+        weights = "**not trained**: no weights were given, so the exported files hold freshly initialised weights"
+    lines += [f"| weights | {weights} |", ""]
+    geno = _genotype(arch, space)
+    if geno is not None:
+        lines += [f"## {geno[0]}", "", "```", geno[1], "```", ""]
+    kw = ", ".join(f"{k}={v!r}" for k, v in build_kwargs.items())
+    lines += ["## Build", "", f"`space.build(arch, {kw})`" if kw else "`space.build(arch)`", ""]
+    lines += ["## Files", ""]
+    descr = {"arch.yaml": "the architecture (`nas/arch@1` YAML)",
+             "model.py": "standalone PyTorch code, needs only torch: `from model import build_model, load_weights`",
+             "weights.pt": "the `state_dict` (`torch.load(..., weights_only=True)`)",
+             "model.ts": f"TorchScript (`torch.jit.load`), made with torch.jit.{torchscript}",
+             "model.onnx": "ONNX, dynamic batch dimension, input `x`, output `logits`"}
+    lines += [f"- `{f}`: {descr.get(f, '')}" for f in files] + ["- `card.md`: this file", ""]
+    lines += ["## Reproduce", "", "```sh"]
+    if "model.py" in files:
+        lines.append(f"python {shlex.quote(str(folder / 'model.py'))}   # demo forward pass")
+    for title_, cmd in commands:
+        lines += [f"# {title_}", cmd]
+    lines += ["```", ""]
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    return "\n".join(lines)
+
+
+__all__ = ["RECIPE_FLAGS", "render_card", "reproduce_commands"]
