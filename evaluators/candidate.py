@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import os
 import re
 import socket
@@ -23,6 +24,7 @@ import torch
 from evaluators.checkpoint import load_checkpoint
 from evaluators.trainer import TrainRecipe, TrialFailed, TrialTimeout, train
 from nas.errors import ConfigError
+from nas.io import atomic_write_bytes
 from nas.types import Proposal, Result
 
 #: proposal.config keys that change the recipe; every other key is a ``build`` option.
@@ -56,6 +58,13 @@ def worker_info(device: torch.device) -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": os.getpid(), "device": name}
 
 
+def save_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Atomically write ``model.state_dict()`` as CPU tensors (loadable with ``weights_only=True``)."""
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def checkpoint_path(checkpoint_dir: str | Path, trial_id: str) -> Path:
     return Path(checkpoint_dir) / (re.sub(r"[^A-Za-z0-9_.-]", "_", trial_id) + ".pt")
 
@@ -68,6 +77,7 @@ def evaluate_candidate(
     *,
     device: torch.device | str,
     checkpoint_dir: str | Path | None = None,
+    weights_path: str | Path | None = None,
 ) -> Result:
     """Train and measure ``proposal.arch``; see the module docstring for failure handling.
 
@@ -76,6 +86,8 @@ def evaluate_candidate(
     of 3), ``train_seconds`` and ``epochs``. With ``checkpoint_dir`` the trial
     checkpoints every epoch and a re-run of the same proposal continues from the
     last finished epoch; the checkpoint is removed once a result is returned.
+    With ``weights_path`` the trained ``state_dict`` (CPU tensors) of an ok trial is
+    written there atomically, for ``nas export``.
     """
     start = time.monotonic()
     device = torch.device(device)
@@ -124,6 +136,8 @@ def evaluate_candidate(
     except Exception as e:  # noqa: BLE001 - e.g. a shape error in forward: the candidate fails, not the search
         tb = "".join(traceback.format_exception(e)[-12:])
         return done("failed", f"{type(e).__name__}: {e}", {"params": params, "macs": macs}, {"traceback": tb})
+    if weights_path is not None:
+        save_weights(model, weights_path)
     metrics = {
         "val_acc": outcome.final_val_acc,
         "params": params,

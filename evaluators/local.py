@@ -23,6 +23,7 @@ from typing import Any
 
 from evaluators.base import Evaluator
 from nas.errors import ConfigError
+from nas.rundir import CHECKPOINTS, trial_weights_path
 from nas.types import Proposal, Result
 
 
@@ -102,9 +103,13 @@ class LocalEvaluator(Evaluator):
 
         proposal = self._queue.popleft()
         self._set_threads()
-        ckpt_dir = None if self.run_dir is None else self.run_dir / "checkpoints"
+        ckpt_dir = weights = None
+        if self.run_dir is not None:
+            ckpt_dir = self.run_dir / CHECKPOINTS
+            if self.config.keep_weights != 0:
+                weights = trial_weights_path(self.run_dir, proposal.id)
         result = evaluate_candidate(self.space, proposal, self.config, self.data, device=self.device,
-                                    checkpoint_dir=ckpt_dir)
+                                    checkpoint_dir=ckpt_dir, weights_path=weights)
         return [(proposal.id, result)]
 
     def capacity(self) -> int:

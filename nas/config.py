@@ -23,7 +23,7 @@ from nas.errors import ConfigError
 #: fields a resumed search may change without ``--force``.
 RESUME_MUTABLE = frozenset(
     {"budget", "time_budget", "max_concurrent", "evaluator", "evaluator_options", "trial_timeout",
-     "data_dir", "download", "debug", "runs_dir", "device"}
+     "data_dir", "download", "debug", "runs_dir", "device", "keep_weights"}
 )
 
 
@@ -56,6 +56,7 @@ class SearchConfig:
     channels: int | None = None
     layers: int | None = None
     trial_timeout: float | None = None  # seconds per trial
+    keep_weights: int | None = 5       # trained weights kept for the top-k trials; None = all, 0 = none
     # bookkeeping
     seed: int = 0
     name: str | None = None
@@ -91,6 +92,8 @@ class SearchConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise bad(name, "must be >= 1")
+        if self.keep_weights is not None and self.keep_weights < 0:
+            raise bad("keep_weights", "must be >= 0 (or null to keep all)")
         for name in ("budget", "max_concurrent", "channels", "layers"):
             v = getattr(self, name)
             if v is not None and v < 1:

@@ -47,10 +47,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from nas.arch import Architecture
 from nas.errors import ConfigError, InvalidArchitecture, NasError
 from nas.io import atomic_write_bytes, atomic_write_text
+from nas.rundir import safe_name, trial_weights_path
 
 FORMATS: tuple[str, ...] = ("yaml", "py", "torchscript", "onnx")
-WEIGHTS_DIR = "weights"
-_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _RANKED_DIR = re.compile(r"^\d+-")
 Note = Callable[[str], None]
 
@@ -72,22 +71,10 @@ def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def safe_name(text: str) -> str:
-    """A file-name-safe version of a trial id or architecture name."""
-    return _SAFE.sub("_", str(text)) or "_"
-
-
-def trial_weights_path(run_dir: str | Path, trial_id: str) -> Path:
-    """Where a run keeps the final ``state_dict`` of trial ``trial_id``: ``RUN/weights/<id>.pt``."""
-    return Path(run_dir) / WEIGHTS_DIR / f"{safe_name(trial_id)}.pt"
-
-
 def find_trial_weights(run_dir: str | Path, trial_id: str) -> Path | None:
-    """The trained weights of a trial if the run kept them (also ``checkpoints/<id>/final.pt``)."""
-    for p in (trial_weights_path(run_dir, trial_id), Path(run_dir) / "checkpoints" / safe_name(trial_id) / "final.pt"):
-        if p.is_file():
-            return p
-    return None
+    """The trained weights of a trial if the run kept them (see ``SearchConfig.keep_weights``)."""
+    p = trial_weights_path(run_dir, trial_id)
+    return p if p.is_file() else None
 
 
 def load_state_dict(path: str | Path) -> dict[str, Any]:

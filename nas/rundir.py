@@ -55,6 +55,7 @@ import fcntl
 import json
 import os
 import platform
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,19 @@ PENDING = "pending.jsonl"
 SNAPSHOT = "strategy.json"
 LOCK = "lock"
 BEST = "best"
+WEIGHTS = "weights"
+CHECKPOINTS = "checkpoints"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe version of a trial id (used for weights and checkpoints)."""
+    return _UNSAFE.sub("_", str(text)) or "_"
+
+
+def trial_weights_path(run_dir: str | Path, trial_id: str) -> Path:
+    """Where a run keeps the final ``state_dict`` of an ok trial: ``RUN/weights/<id>.pt``."""
+    return Path(run_dir) / WEIGHTS / f"{safe_name(trial_id)}.pt"
 
 
 def now_iso() -> str:

@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 from nas.arch import Architecture
 from nas.config import SearchConfig
-from nas.rundir import RunDir
+from nas.rundir import RunDir, trial_weights_path
 from nas.types import Proposal, Result
 
 #: duplicates in a row after which the space is considered exhausted
@@ -123,6 +123,7 @@ class Search:
         self._inflight_keys: dict[str, str] = {}
         self._followers: dict[str, list[Proposal]] = {}
         self._dup_run = 0
+        self._weights_kept: set[str] = set()
         self._elapsed0, self._t0 = 0.0, time.perf_counter()
         self.stopped_reason: str | None = None
         self._halt = False
@@ -279,6 +280,7 @@ class Search:
         if self.run_dir is not None:
             self.run_dir.append_trial(_json_record(rec))
             self._event("journal")
+            self._prune_weights(pid)
         told = result.for_strategy()
         self._tell(p, told)
         for f in self._followers.pop(key, ()) if key is not None else ():
@@ -288,6 +290,16 @@ class Search:
             self._snapshot()
         if self.progress is not None:
             self.progress.trial_finished(rec, self)
+
+    def _prune_weights(self, new_id: str) -> None:
+        """Keep trained weights only for the top ``config.keep_weights`` trials (None: all)."""
+        k = getattr(self.config, "keep_weights", None)
+        if k is None:
+            return
+        top = set(sorted(self.scores, key=lambda i: -self.scores[i])[:k])
+        for tid in (self._weights_kept | {new_id}) - top:
+            trial_weights_path(self.run_dir.path, tid).unlink(missing_ok=True)
+        self._weights_kept = top
 
     def _tell(self, p: Proposal, result: Result) -> None:
         self.strategy.tell(p.id, result)
@@ -347,6 +359,7 @@ class Search:
             if d.get("result_arch") is not None:
                 rec["result_arch"] = Architecture.from_dict(d["result_arch"])
             self._add_record(rec, _result_of(rec))
+        self._weights_kept = set(self.scores)  # pruned again at the next result
         snap = self.run_dir.load_snapshot()
         if snap is None:
             if self.trials:

@@ -150,3 +150,21 @@ def test_interrupted_trial_resumes_from_its_checkpoint(nb201, digits, tmp_path):
     ckpt.write_bytes(b"stale")  # unreadable or from other settings: discarded, the trial starts over
     again = evaluate_candidate(nb201, Proposal("t5", arch), cfg, digits, device="cpu", checkpoint_dir=tmp_path)
     assert again.status == "ok" and again.metrics["val_acc"] == ref.metrics["val_acc"]
+
+
+def test_search_keeps_weights_of_the_top_k_trials_only(tmp_path):
+    """Trained weights are saved for ok trials and pruned to the best ``keep_weights``."""
+    import torch
+
+    from nas.rundir import WEIGHTS, trial_weights_path
+    from nas.search import run_search
+
+    cfg = config(strategy="random", budget=3, keep_weights=1, name="w", runs_dir=str(tmp_path), seed=1)
+    summary = run_search(cfg, progress=False)
+    run = tmp_path / "w"
+    kept = sorted(p.name for p in (run / WEIGHTS).iterdir())
+    best = summary.top(1)[0]
+    assert kept == [trial_weights_path(run, best["id"]).name]
+    state = torch.load(run / WEIGHTS / kept[0], weights_only=True)
+    model = get_space("nb201").build(best["arch"], in_channels=1, num_classes=10, channels=8, layers=1)
+    model.load_state_dict(state)  # strict: the saved weights are exactly the candidate's
