@@ -11,3 +11,5 @@ if "local" not in EVALUATORS:
     EVALUATORS.add("local", "evaluators.local:LocalEvaluator", "in-process training on this machine")
 if "tabular" not in EVALUATORS:
     EVALUATORS.add("tabular", "evaluators.tabular:TabularEvaluator", "NAS-Bench-201 lookup from a CSV (simulated cost)")
+if "ray" not in EVALUATORS:
+    EVALUATORS.add("ray", "evaluators.ray:RayEvaluator", "trials as Ray tasks on a private or existing Ray cluster")

@@ -9,6 +9,7 @@ run directory behind.
 from __future__ import annotations
 
 import datetime as _dt
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -52,8 +53,11 @@ def build_components(config: SearchConfig, run_path: Path | None, evaluator: Any
     load_plugins()
     space = SPACES.create(config.space)
     objective = OBJECTIVES.create(config.objective, **config.objective_options)
-    strategy = STRATEGIES.create(config.strategy, space, seed=config.seed, objective=objective,
-                                 **config.strategy_options)
+    options = dict(config.strategy_options)
+    if run_path is not None and "storage" not in options and "storage" in inspect.signature(
+            STRATEGIES.get(config.strategy)).parameters:  # e.g. tpe: its Optuna study lives in the run dir
+        options["storage"] = str(Path(run_path) / "optuna.journal")
+    strategy = STRATEGIES.create(config.strategy, space, seed=config.seed, objective=objective, **options)
     name = getattr(evaluator, "name", "custom")
     owns = evaluator is None
     if owns:
