@@ -8,6 +8,7 @@ unless ``--force``. Bad input exits 2 with one ``nas: error:`` line and creates 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -19,6 +20,8 @@ FIELDS = ("space", "strategy", "dataset", "data_dir", "download", "budget", "tim
           "trial_timeout", "device", "debug")
 OPTION_FLAGS = {"strategy_option": "strategy_options", "evaluator_option": "evaluator_options",
                 "objective_option": "objective_options"}
+#: flags that are options of the ray evaluator (evaluator_options keys of the same name)
+RAY_FLAGS = ("address", "gpus_per_trial", "cpus_per_trial", "storage")
 
 
 def _budget(text: str) -> int | None:
@@ -72,6 +75,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument("--evaluator", help="auto (default), local, ray or tabular")
     g.add_argument("--evaluator-option", action="append", type=_key_value, metavar="KEY=VALUE",
                    help="evaluator option (value parsed as YAML); repeatable")
+    g.add_argument("--address", help="Ray cluster to run trials on: auto, HOST:PORT, or local (a private "
+                   "instance); implies --evaluator ray (default: RAY_ADDRESS, else a private instance)")
+    g.add_argument("--gpus-per-trial", type=float, metavar="N",
+                   help="ray: GPUs per trial, fractions share a GPU (default 1 if the cluster has GPUs, else 0)")
+    g.add_argument("--cpus-per-trial", type=float, metavar="N", help="ray: CPUs per trial (default 1)")
+    g.add_argument("--storage", metavar="PATH",
+                   help="ray: storage every node sees, for per-epoch trial checkpoints (multi-node clusters)")
     g.add_argument("--dataset", help="dataset (default digits)")
     g.add_argument("--data-dir", help="where the dataset lives")
     g.add_argument("--download", action="store_true", help="allow downloading the dataset")
@@ -113,6 +123,10 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         strategy_opts["aging"] = False
     for flag, field in OPTION_FLAGS.items():
         opts = dict(strategy_opts) if field == "strategy_options" else {}
+        if field == "evaluator_options":
+            opts = {k: ns[k] for k in RAY_FLAGS if k in ns}
+            if "storage" in opts:  # stored absolute in run.yaml: a resume may start elsewhere
+                opts["storage"] = os.path.abspath(os.path.expanduser(opts["storage"]))
         for k, v in ns.get(flag) or ():
             opts[k] = v
         if opts:
@@ -127,11 +141,17 @@ def run(args: argparse.Namespace) -> int:
     overrides = overrides_from_args(args)
     resume = getattr(args, "resume", None)
     if resume is not None:
-        if "strategy_options" in overrides:  # merge with the stored options, then compare
-            from nas.rundir import read_run_yaml
+        from nas.rundir import read_run_yaml
 
-            stored = read_run_yaml(resume)["config"].get("strategy_options") or {}
+        stored_cfg = read_run_yaml(resume)["config"]
+        if "strategy_options" in overrides:  # merge with the stored options, then compare
+            stored = stored_cfg.get("strategy_options") or {}
             overrides["strategy_options"] = {**stored, **overrides["strategy_options"]}
+        if overrides.get("evaluator", stored_cfg.get("evaluator")) != stored_cfg.get("evaluator"):
+            overrides.setdefault("evaluator_options", {})  # options belong to the old evaluator
+        elif "evaluator_options" in overrides:  # e.g. a new --address keeps the stored --gpus-per-trial
+            overrides["evaluator_options"] = {**(stored_cfg.get("evaluator_options") or {}),
+                                              **overrides["evaluator_options"]}
         summary = run_search(overrides, resume=resume, force=bool(getattr(args, "force", False)))
     else:
         if getattr(args, "force", False):

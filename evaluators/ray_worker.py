@@ -1,0 +1,164 @@
+"""What runs inside a Ray worker process for the ``ray`` evaluator.
+
+The driver ships only plain data per trial (the proposal dict, the config dict and a few
+settings: :func:`run_trial`'s ``payload``); the worker rebuilds the space from its name and
+loads the dataset itself, once per worker process (:data:`_DATA` cache; CPU workers are
+reused by Ray across trials, GPU trial workers are not: see :mod:`evaluators.ray`).
+
+Each result carries, in ``Result.worker``, where the trial ran (Ray node id and ip, GPU ids,
+host, pid, device) and ``resumed_from_epoch``: the epoch of the per-epoch checkpoint the trial
+continued from (0 = from scratch), which shows that a trial re-run after a node or driver
+failure did not start over.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+#: per-process caches: dataset bundles, spaces, evaluation functions
+_DATA: dict[tuple[Any, ...], Any] = {}
+_SPACES: dict[str, Any] = {}
+_FUNCTIONS: dict[str, Callable[..., Any]] = {}
+
+DEFAULT_EVALUATE = "evaluators.candidate:evaluate_candidate"
+
+
+def _function(target: str) -> Callable[..., Any]:
+    fn = _FUNCTIONS.get(target)
+    if fn is None:
+        module, _, attr = target.partition(":")
+        fn = _FUNCTIONS[target] = getattr(importlib.import_module(module), attr)
+    return fn
+
+
+def _space(name: str) -> Any:
+    if name not in _SPACES:
+        from nas.zoo import get_space
+
+        _SPACES[name] = get_space(name)
+    return _SPACES[name]
+
+
+def _data(config: Any, device: Any) -> Any:
+    """The dataset on ``device``, loaded at most once per worker process."""
+    key = (config.dataset, config.data_dir, config.download, config.seed, str(device))
+    if key not in _DATA:
+        from evaluators.data import load_data
+
+        _DATA.clear()  # one dataset per worker: a new search's data replaces the old
+        _DATA[key] = load_data(config.dataset, data_dir=config.data_dir, download=config.download,
+                               seed=config.seed, device=device)
+    return _DATA[key]
+
+
+def ray_context() -> dict[str, Any]:
+    """Node id, node ip and GPU ids of the Ray task running in this process."""
+    import ray
+
+    ctx = ray.get_runtime_context()
+    try:
+        gpus = [str(g) for g in ctx.get_accelerator_ids().get("GPU", [])]
+    except Exception:  # noqa: BLE001 - older Ray: fall back to the GPU-only call
+        gpus = [str(g) for g in ray.get_gpu_ids()]
+    return {"node_id": ctx.get_node_id(), "node_ip": ray.util.get_node_ip_address(), "gpu_ids": gpus,
+            "host": socket.gethostname(), "pid": os.getpid()}
+
+
+def checkpoint_epoch(checkpoint_dir: str | Path | None, proposal: Any, config: Any) -> int:
+    """The epoch a trial will resume from: that of its valid checkpoint, else 0.
+
+    Uses the checks of :func:`evaluators.candidate.evaluate_candidate` (same recipe and
+    seed), which discards a checkpoint written with other settings.
+    """
+    if checkpoint_dir is None:
+        return 0
+    from evaluators.candidate import RECIPE_KEYS, checkpoint_path, trial_seed
+
+    path = checkpoint_path(checkpoint_dir, proposal.id)
+    if not path.exists():
+        return 0
+    from evaluators.checkpoint import load_checkpoint
+    from evaluators.trainer import TrainRecipe
+
+    try:
+        recipe = TrainRecipe.from_config(config, **{k: v for k, v in proposal.config.items() if k in RECIPE_KEYS})
+        state = load_checkpoint(path, recipe, trial_seed(config.seed, proposal.id))
+    except Exception:  # noqa: BLE001 - stale or unreadable: evaluate_candidate starts over
+        return 0
+    return 0 if state is None else int(state["epoch"])
+
+
+def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate one proposal on this worker; returns ``Result.to_dict()``.
+
+    ``payload``: ``proposal`` (``Proposal.to_dict()``), ``config`` (``SearchConfig.to_dict()``),
+    ``device`` (``cpu`` | ``cuda``: the GPU(s) Ray assigned), ``checkpoint_dir`` (or None),
+    ``threads`` (or None), ``evaluate`` (``module:function`` with the signature of
+    :func:`~evaluators.candidate.evaluate_candidate`; default that function) and
+    ``evaluate_kwargs``. Bad candidates come back as failed results (never retried); only
+    system failures (a dead worker or node) make Ray retry the task.
+    """
+    import torch
+
+    from nas.config import SearchConfig
+    from nas.types import Proposal, Result
+
+    where = ray_context()
+    proposal = Proposal.from_dict(payload["proposal"])
+    config = SearchConfig.from_dict(payload["config"], where="ray trial config")
+    target = payload.get("evaluate") or DEFAULT_EVALUATE
+    fn = _function(target)
+    if payload["device"] == "cuda":
+        if not torch.cuda.is_available():
+            return Result("failed", error=f"Ray assigned GPU(s) {where['gpu_ids']} on node {where['node_ip']}, "
+                                          "but CUDA is not available in the worker", worker=where).to_dict()
+        device = torch.device("cuda")  # Ray sets CUDA_VISIBLE_DEVICES: cuda:0 is the assigned GPU
+    else:
+        device = torch.device("cpu")
+    threads = payload.get("threads")
+    if threads:
+        torch.set_num_threads(int(threads))
+    data = _data(config, device) if getattr(fn, "needs_data", True) else None
+    if threads is None and device.type == "cpu" and data is not None and data.info.family == "digits":
+        torch.set_num_threads(1)  # tiny models: one thread beats intra-op parallelism (evaluators.local)
+    ckpt_dir = payload.get("checkpoint_dir")
+    resumed = checkpoint_epoch(ckpt_dir, proposal, config) if target == DEFAULT_EVALUATE else 0
+    result = fn(_space(config.space), proposal, config, data, device=device, checkpoint_dir=ckpt_dir,
+                **(payload.get("evaluate_kwargs") or {}))
+    result.worker = {**result.worker, **where, "resumed_from_epoch": resumed}
+    return result.to_dict()
+
+
+def probe_data(config_dict: dict[str, Any]) -> dict[str, Any]:
+    """Load the dataset on a worker (CPU) and report its shape: the start-up data check."""
+    from nas.config import SearchConfig
+
+    config = SearchConfig.from_dict(config_dict, where="ray probe config")
+    import torch
+
+    data = _data(config, torch.device("cpu"))
+    return {"dataset": data.info.name, "sizes": data.sizes, **ray_context()}
+
+
+def sleep_candidate(space: Any, proposal: Any, config: Any, data: Any, *, device: Any,
+                    checkpoint_dir: Any = None, seconds: float = 0.1) -> Any:
+    """A trivial candidate for benchmarks: sleep ``seconds`` and score the arch key.
+
+    Goes through the same task path as real trials (payload, worker, result), without
+    data or training, so that wall time minus ``seconds`` is pure scheduling overhead.
+    """
+    from nas.types import Result
+
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    key = "" if proposal.arch is None else proposal.arch.spec
+    score = (sum(map(ord, str(key))) % 1000) / 10.0
+    return Result("ok", {"val_acc": score, "epochs": 0}, None, {"device": str(device)},
+                  cost=time.monotonic() - t0)
+
+
+sleep_candidate.needs_data = False  # type: ignore[attr-defined]
