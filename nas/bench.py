@@ -1,0 +1,366 @@
+"""``nas bench``: search strategies on the NAS-Bench-201 table, in simulated time.
+
+Every run is a normal :class:`~nas.search.Search` (the same driver as ``nas search``, with
+an in-memory journal) over the ``tabular`` evaluator: the search sees the 12-epoch
+validation accuracy, pays each architecture's simulated training time, and stops when the
+next evaluation would exceed ``time_budget`` (REFERENCE §9). A run's result is the
+*reported* column (200-epoch test accuracy) of its best-by-signal architecture; the table
+gives mean ± std over ``runs`` runs (seeds ``seed, seed+1, ...``, the same for every
+strategy), the mean number of evaluations, and the wall time. The anytime curve is the
+best-so-far reported value (of the best-by-signal architecture so far) against simulated
+time, averaged over the runs that have finished at least one evaluation by then.
+
+Runs are spread over worker processes; results do not depend on the number of workers.
+"""
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from nas.errors import ConfigError
+
+#: Published NB201 CIFAR-10 results, 12000 s budget (REFERENCE §9: Dong & Yang 2020 as
+#: transcribed by Mellor et al. 2021, Table 2a): strategy -> (method, test mean, test std).
+PUBLISHED: dict[str, tuple[str, float, float]] = {
+    "evolution": ("REA", 93.92, 0.30),
+    "rl": ("REINFORCE", 93.85, 0.37),
+    "random": ("RS", 93.70, 0.36),
+}
+#: Published rows without a strategy here (method, budget, test mean, test std).
+PUBLISHED_OTHER: tuple[tuple[str, str, float, float | None], ...] = (
+    ("BOHB", "12000", 93.61, 0.52),
+    ("GDAS", "28926", 93.51, 0.13),
+    ("DARTS-V1 / DARTS-V2 / ENAS", "10890-29902", 54.30, 0.00),
+    ("ResNet cell", "-", 93.97, None),
+    ("optimal", "-", 94.37, None),
+)
+#: Options ``nas bench`` passes per strategy (printed in the table; override with
+#: ``--option STRATEGY.KEY=VALUE``). General settings, nothing keyed on table values:
+#: evolution uses a greedier tournament (S = P = 10, within Real et al.'s range 2 <= S <= P)
+#: than NB201's S = 3; rl uses the NB201 REINFORCE settings (REFERENCE §9: Adam lr 0.01 as in
+#: the NATS-Bench re-runs, EMA momentum 0.9); tpe uses 20 random startup trials, a 15 % "good"
+#: group and 30 % incumbent mutations (see strategies/tpe.py). BENCHMARKS.md lists what the
+#: paper settings and the library defaults give.
+BENCH_OPTIONS: dict[str, dict[str, Any]] = {
+    "random": {},
+    "evolution": {"population": 10, "sample_size": 10},
+    "rl": {"lr": 0.01, "baseline_decay": 0.9},
+    "tpe": {"n_startup_trials": 20, "gamma": 0.15, "local_fraction": 0.3},
+}
+CURVE_POINTS = 121
+
+
+@dataclass
+class BenchConfig:
+    space: str = "nb201"
+    strategies: Sequence[str] = ("random", "evolution")
+    runs: int = 500
+    time_budget: float = 12000.0
+    table: str | None = None
+    signal: str | None = None
+    report: str | None = None
+    cost: str | None = None
+    seed: int = 0
+    workers: int | None = None
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # overrides per strategy
+
+    def evaluator_options(self) -> dict[str, Any]:
+        pairs = (("table", self.table), ("signal", self.signal), ("report", self.report), ("cost", self.cost))
+        return {k: v for k, v in pairs if v is not None}
+
+    def strategy_options(self, name: str) -> dict[str, Any]:
+        return {**BENCH_OPTIONS.get(name, {}), **dict(self.options.get(name, {}))}
+
+
+# -- one run (in a worker process) --------------------------------------------------------
+
+_EVALUATORS: dict[tuple, Any] = {}
+
+
+def _evaluator(space: Any, ev_options: Mapping[str, Any]) -> Any:
+    from evaluators.tabular import TabularEvaluator
+
+    k = tuple(sorted(ev_options.items()))
+    ev = _EVALUATORS.get(k)
+    if ev is None:
+        ev = _EVALUATORS[k] = TabularEvaluator(space, None, **ev_options)
+    return ev
+
+
+def run_once(space_name: str, strategy: str, options: Mapping[str, Any], seed: int, time_budget: float,
+             ev_options: Mapping[str, Any]) -> dict[str, Any]:
+    """One search; returns the best-by-signal trial's values and the improvement trace."""
+    from nas.config import SearchConfig
+    from nas.objectives import accuracy
+    from nas.registry import SPACES, STRATEGIES, load_plugins
+    from nas.search import Search
+
+    load_plugins()
+    space = SPACES.create(space_name)
+    ev = _evaluator(space, ev_options)
+    strat = STRATEGIES.create(strategy, space, seed=seed, objective=accuracy(), **dict(options))
+    if "torch" in sys.modules:  # tiny controller ops: threads only add contention between workers
+        sys.modules["torch"].set_num_threads(1)
+    cfg = SearchConfig(space=space_name, strategy=strategy, budget=None, time_budget=time_budget,
+                       evaluator="tabular", max_concurrent=1, seed=seed)
+    t0 = time.perf_counter()
+    summary = Search(cfg, space, strat, ev).run()
+    wall = time.perf_counter() - t0
+    trace: list[tuple[float, float]] = []  # (simulated time, report of best-by-signal so far)
+    clock, best = 0.0, -math.inf
+    for rec in summary.trials:
+        clock += float(rec.get("cost") or 0.0)
+        sig = summary.scores.get(rec["id"])
+        if sig is not None and sig > best:
+            best = sig
+            trace.append((clock, float(rec["report"][ev.report])))
+    b = summary.best
+    return {
+        "seed": seed, "evals": len(summary.trials), "wall": wall, "sim_time": clock,
+        "signal": None if b is None else float(b["metrics"]["val_acc"]),
+        "report": None if b is None else float(b["report"][ev.report]),
+        "arch_index": None if b is None else b["report"].get("arch_index"),
+        "trace": trace,
+    }
+
+
+def _run_chunk(args: tuple) -> list[dict[str, Any]]:
+    space_name, strategy, options, seeds, time_budget, ev_options = args
+    return [run_once(space_name, strategy, options, s, time_budget, ev_options) for s in seeds]
+
+
+# -- many runs ---------------------------------------------------------------------------------
+
+def resolve_strategies(space_name: str, names: Sequence[str] | None, all_: bool) -> tuple[list[str], list[str]]:
+    """The strategies to bench and, for ``--all``, the ones skipped (one-shot or inapplicable)."""
+    from nas.registry import SPACES, STRATEGIES, load_plugins
+
+    load_plugins()
+    if not all_:
+        if not names:
+            raise ConfigError("nas bench: give --strategy NAME (repeatable) or --all")
+        for n in names:
+            STRATEGIES.get(n)  # UnknownName for typos
+        return list(dict.fromkeys(names)), []
+    space = SPACES.create(space_name)
+    chosen, skipped = [], []
+    for n in STRATEGIES.names():
+        cls = STRATEGIES.get(n)
+        if getattr(cls, "one_shot", False):
+            skipped.append(f"{n} (one-shot)")
+            continue
+        try:
+            STRATEGIES.create(n, space, seed=0, **BENCH_OPTIONS.get(n, {}))
+        except Exception as e:  # noqa: BLE001 - a strategy that cannot run here is reported, not fatal
+            skipped.append(f"{n} ({e})")
+            continue
+        chosen.append(n)
+    return chosen, skipped
+
+
+def run_bench(cfg: BenchConfig, *, progress: Any = None) -> dict[str, Any]:
+    """Run every strategy ``cfg.runs`` times; return per-strategy stats and anytime curves."""
+    if cfg.runs < 1:
+        raise ConfigError(f"nas bench: --runs must be >= 1, got {cfg.runs}")
+    if not cfg.time_budget > 0:
+        raise ConfigError(f"nas bench: --time-budget must be > 0, got {cfg.time_budget}")
+    from nas.registry import SPACES, STRATEGIES, load_plugins
+
+    load_plugins()
+    space = SPACES.create(cfg.space)
+    ev_opts = cfg.evaluator_options()
+    ev = _evaluator(space, ev_opts)  # validates table/columns before any worker starts
+    for name in cfg.strategies:
+        STRATEGIES.create(name, space, seed=cfg.seed, **cfg.strategy_options(name))  # bad options: exit 2
+    workers = max(1, min(cfg.workers or (os.cpu_count() or 1), cfg.runs))
+    seeds = [cfg.seed + i for i in range(cfg.runs)]
+    n_chunks = workers * 4 if workers > 1 else 1
+    chunks = [seeds[i::n_chunks] for i in range(n_chunks) if seeds[i::n_chunks]]
+    results: dict[str, Any] = {}
+    pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    try:
+        for name in cfg.strategies:
+            opts = cfg.strategy_options(name)
+            t0 = time.perf_counter()
+            jobs = [(cfg.space, name, opts, c, cfg.time_budget, ev_opts) for c in chunks]
+            runs: list[dict[str, Any]] = []
+            for part in (pool.map(_run_chunk, jobs) if pool is not None else map(_run_chunk, jobs)):
+                runs.extend(part)
+            runs.sort(key=lambda r: r["seed"])
+            wall = time.perf_counter() - t0
+            results[name] = summarize(name, opts, runs, wall, cfg.time_budget)
+            if progress is not None:
+                progress(name, results[name])
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    from evaluators.tabular import table_summary
+
+    return {
+        "space": cfg.space, "runs": cfg.runs, "time_budget": cfg.time_budget, "seed": cfg.seed,
+        "workers": workers, "table": str(ev.table.path), "signal": ev.signal, "report": ev.report,
+        "cost": ev.cost_spec, "table_reference": dict(table_summary(ev.table, ev.signal, ev.report)),
+        "strategies": results,
+    }
+
+
+def _mean_std(xs: Sequence[float]) -> tuple[float, float]:
+    if not xs:
+        return math.nan, math.nan
+    return statistics.fmean(xs), (statistics.pstdev(xs) if len(xs) > 1 else 0.0)
+
+
+def summarize(name: str, options: Mapping[str, Any], runs: list[dict[str, Any]], wall: float,
+              time_budget: float) -> dict[str, Any]:
+    reports = [r["report"] for r in runs if r["report"] is not None]
+    signals = [r["signal"] for r in runs if r["signal"] is not None]
+    rm, rs = _mean_std(reports)
+    sm, ss = _mean_std(signals)
+    grid = [time_budget * i / (CURVE_POINTS - 1) for i in range(CURVE_POINTS)]
+    return {
+        "options": dict(options), "runs": len(runs), "report_mean": rm, "report_std": rs,
+        "signal_mean": sm, "signal_std": ss, "evals_mean": statistics.fmean(r["evals"] for r in runs),
+        "wall_s": wall, "run_ms": 1000 * statistics.fmean(r["wall"] for r in runs),
+        "curve": {"time": grid, "mean": anytime_mean([r["trace"] for r in runs], grid)},
+        "per_run": [{k: r[k] for k in ("seed", "evals", "signal", "report", "arch_index")} for r in runs],
+    }
+
+
+def anytime_mean(traces: Sequence[Sequence[tuple[float, float]]], grid: Sequence[float]) -> list[float | None]:
+    """Mean over runs of the step function ``trace`` at each grid time (runs without a value yet skipped)."""
+    out: list[float | None] = []
+    pos = [0] * len(traces)
+    for t in grid:
+        vals = []
+        for k, tr in enumerate(traces):
+            while pos[k] < len(tr) and tr[pos[k]][0] <= t:
+                pos[k] += 1
+            if pos[k]:
+                vals.append(tr[pos[k] - 1][1])
+        out.append(statistics.fmean(vals) if vals else None)
+    return out
+
+
+# -- output ------------------------------------------------------------------------------------
+
+def _fmt(m: float | None, s: float | None = None) -> str:
+    if m is None or (isinstance(m, float) and math.isnan(m)):
+        return "-"
+    return f"{m:.2f}" if s is None else f"{m:.2f} ± {s:.2f}"
+
+
+def _opts(o: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in o.items()) or "defaults"
+
+
+def published_applies(result: Mapping[str, Any]) -> bool:
+    """Published numbers are comparable only for the NB201 CIFAR-10 signal/report columns."""
+    from evaluators.tabular import DEFAULT_REPORT, DEFAULT_SIGNAL
+
+    return result["signal"] == DEFAULT_SIGNAL and result["report"] == DEFAULT_REPORT
+
+
+def format_markdown(result: Mapping[str, Any], command: str | None = None) -> str:
+    """The results table; published rows (REFERENCE §9) beside the measured ones."""
+    pub = published_applies(result)
+    sig, rep = result["signal"], result["report"]
+    head = ["strategy", "options", "runs", "evals (mean)", f"{sig} (mean ± std)", f"{rep} (mean ± std)"]
+    head += (["published test (Dong & Yang 2020)"] if pub else []) + ["wall s", "ms / run"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in result["strategies"].items():
+        row = [name, _opts(r["options"]), str(r["runs"]), f"{r['evals_mean']:.1f}",
+               _fmt(r["signal_mean"], r["signal_std"]), f"**{_fmt(r['report_mean'], r['report_std'])}**"]
+        if pub:
+            p = PUBLISHED.get(name)
+            row.append(f"{p[0]} {_fmt(p[1], p[2])}" if p else "-")
+        row += [f"{r['wall_s']:.1f}", f"{r['run_ms']:.0f}"]
+        lines.append("| " + " | ".join(row) + " |")
+    ref = result["table_reference"]
+    n = len(head)
+    for label, value in (("table: best signal overall", ref["best_signal_report"]),
+                         ("table: optimum", ref["optimum"])):
+        lines.append("| " + " | ".join([label, "-", "-", "-", "-", _fmt(value)] + ["-"] * (n - 6)) + " |")
+    if pub:
+        for method, budget, m, s in PUBLISHED_OTHER:
+            cells = [f"published: {method}", f"budget {budget} s", "-", "-", "-", "-", _fmt(m, s)]
+            lines.append("| " + " | ".join(cells + ["-"] * (n - len(cells))) + " |")
+    text = "\n".join(lines)
+    notes = [
+        f"Space `{result['space']}`, table `{Path(result['table']).name}`, {result['runs']} runs per strategy "
+        f"(seeds {result['seed']}..{result['seed'] + result['runs'] - 1}), simulated time budget "
+        f"{result['time_budget']:g} s, cost `{result['cost']}`, {result['workers']} worker process(es).",
+        f"Each run reports `{rep}` of its best architecture by `{sig}` (the search signal).",
+    ]
+    if pub:
+        notes.append("Published: REFERENCE §9 (Dong & Yang 2020, via Mellor et al. 2021 Table 2a), "
+                     "12000 s budget unless stated.")
+    if command:
+        notes.insert(0, f"Command: `{command}`")
+    return text + "\n\n" + "\n".join(f"- {x}" for x in notes) + "\n"
+
+
+def write_outputs(result: Mapping[str, Any], out_dir: str | Path, command: str | None = None) -> list[Path]:
+    """Write ``bench.md``, ``bench.json``, ``anytime.csv`` and (with matplotlib) ``anytime.png``."""
+    import json
+
+    from nas.io import atomic_write_text
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "bench.md", out / "bench.json", out / "anytime.csv"]
+    atomic_write_text(written[0], format_markdown(result, command))
+    atomic_write_text(written[1], json.dumps(result, indent=1, default=str) + "\n")
+    names = list(result["strategies"])
+    grid = result["strategies"][names[0]]["curve"]["time"] if names else []
+    rows = ["time_s," + ",".join(names)]
+    for i, t in enumerate(grid):
+        vals = [result["strategies"][n]["curve"]["mean"][i] for n in names]
+        rows.append(f"{t:g}," + ",".join("" if v is None else f"{v:.4f}" for v in vals))
+    atomic_write_text(written[2], "\n".join(rows) + "\n")
+    png = plot_curves(result, out / "anytime.png")
+    if png is not None:
+        written.append(png)
+    return written
+
+
+def plot_curves(result: Mapping[str, Any], path: Path) -> Path | None:
+    """Anytime curves as PNG; ``None`` when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    late = []  # zoom on the part of the curves where strategies differ (after 10 % of the budget)
+    for name, r in result["strategies"].items():
+        pts = [(t, v) for t, v in zip(r["curve"]["time"], r["curve"]["mean"]) if v is not None]
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=name)
+            late += [v for t, v in pts if t >= 0.1 * result["time_budget"]]
+    if late:
+        lo, hi = min(late), max(late)
+        ax.set_ylim(lo - 0.05 * (hi - lo + 1e-9), hi + 0.05 * (hi - lo + 1e-9))
+    ax.set_xlabel("simulated search time (s)")
+    ax.set_ylabel(f"{result['report']}\nof the best-by-signal so far")
+    ax.set_title(f"{result['space']}: mean over {result['runs']} runs", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    from nas.io import atomic_write_bytes
+
+    atomic_write_bytes(path, buf.getvalue())
+    return path
