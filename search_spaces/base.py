@@ -71,6 +71,20 @@ class SearchSpace(ABC):
     def validate(self, arch: Architecture) -> None:
         """Raise :class:`InvalidArchitecture` naming the exact problem."""
 
+    def ensure_valid(self, arch: Architecture) -> None:
+        """:meth:`validate`, remembered per exact structure (``arch.spec``).
+
+        Architectures are immutable in practice, so a structure that validated once
+        stays valid; strategies encode and mutate the same architectures many times.
+        """
+        memo = self.__dict__.setdefault("_valid_specs", {})
+        if arch.spec in memo:
+            return
+        self.validate(arch)
+        if len(memo) >= 100_000:
+            memo.clear()
+        memo[arch.spec] = None
+
     def check_space(self, arch: Architecture) -> None:
         if arch.space != self.name:
             raise InvalidArchitecture(f"architecture is from space {arch.space!r}, not {self.name!r}")

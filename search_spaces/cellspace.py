@@ -118,7 +118,7 @@ class TwoInputCellSpace(SearchSpace):
 
     def mutate(self, arch: Architecture, rng: random.Random) -> Architecture:
         """One Real et al. 2019 mutation (see module docstring); always a different spec."""
-        self.validate(arch)
+        self.ensure_valid(arch)
         assert arch.cells is not None
         cell = rng.choice(CELL_NAMES)
         node = rng.randrange(self.n_nodes)
@@ -150,14 +150,14 @@ class TwoInputCellSpace(SearchSpace):
     # -- Genotype strings -------------------------------------------------------------
     def to_genotype(self, arch: Architecture) -> str:
         """The DARTS ``Genotype(...)`` string (REFERENCE §2); needs add-combined nodes."""
-        self.validate(arch)
+        self.ensure_valid(arch)
         assert arch.cells is not None
         return format_genotype(arch.cells)
 
     def from_genotype(self, text: str) -> Architecture:
         """Parse (never eval) a ``Genotype(...)`` string and validate it in this space."""
         arch = Architecture(self.name, cells=parse_genotype(text))
-        self.validate(arch)
+        self.ensure_valid(arch)
         return arch
 
     # -- compiling ------------------------------------------------------------------------
@@ -195,7 +195,7 @@ class TwoInputCellSpace(SearchSpace):
         if imagenet and opts["stem_stride"] is not None:
             raise ConfigError(f"space {self.name!r}: build option stem_stride applies to stem='cifar' only")
         stride = check_int(self.name, "stem_stride", 1 if opts["stem_stride"] is None else opts["stem_stride"])
-        self.validate(arch)
+        self.ensure_valid(arch)
         assert arch.cells is not None
         normal, reduce = flat_cell(arch.cells["normal"]), flat_cell(arch.cells["reduce"])
         from nas.nn import networks

@@ -85,7 +85,7 @@ class DartsSpace(TwoInputCellSpace):
         return out
 
     def encode(self, arch: Architecture) -> list[int]:
-        self.validate(arch)
+        self.ensure_valid(arch)
         assert arch.cells is not None
         choices: list[int] = []
         for cell in CELL_NAMES:

@@ -103,7 +103,7 @@ class MbconvSpace(SearchSpace):
         ]
 
     def encode(self, arch: Architecture) -> list[int]:
-        self.validate(arch)
+        self.ensure_valid(arch)
         assert arch.blocks is not None
         return [_index(opts, b[field]) for b in arch.blocks for field, opts in CHOICES.items()]  # type: ignore[misc]
 
@@ -223,7 +223,7 @@ class MbconvSpace(SearchSpace):
         wm = check_float(self.name, "width_mult", opts["width_mult"], 1e-3, 16.0, hi_open=False)
         dm = check_float(self.name, "depth_mult", opts["depth_mult"], 1e-3, 16.0, hi_open=False)
         stem = check_int(self.name, "channels", STEM_CHANNELS if channels is None else channels)
-        self.validate(arch)
+        self.ensure_valid(arch)
         assert arch.blocks is not None
         dropout = arch.macro["dropout"] if opts["dropout"] is None else opts["dropout"]
         dropout = check_float(self.name, "dropout", dropout, 0.0, 1.0)

@@ -80,7 +80,7 @@ class NasnetSpace(TwoInputCellSpace):
         return out
 
     def encode(self, arch: Architecture) -> list[int]:
-        self.validate(arch)
+        self.ensure_valid(arch)
         assert arch.cells is not None
         choices: list[int] = []
         for cell in CELL_NAMES:

@@ -68,7 +68,7 @@ class Nb201Space(SearchSpace):
         return [Decision(f"{j}<-{i}", self.ops) for j, i in EDGES]
 
     def encode(self, arch: Architecture) -> list[int]:
-        self.validate(arch)
+        self.ensure_valid(arch)
         assert arch.cells is not None
         nodes = editable(arch.cells[CELL])
         return [self.ops.index(op) for _, ins in nodes for op, _ in ins]
@@ -119,7 +119,7 @@ class Nb201Space(SearchSpace):
     # -- NB201 strings --------------------------------------------------------------
     def to_string(self, arch: Architecture) -> str:
         """The NB201 arch string, e.g. ``|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|...|``."""
-        self.validate(arch)
+        self.ensure_valid(arch)
         assert arch.cells is not None
         return format_nb201(arch.cells[CELL])
 
@@ -127,7 +127,7 @@ class Nb201Space(SearchSpace):
         """Parse and validate an NB201 arch string."""
         arch = Architecture(self.name, cells={CELL: parse_nb201(text)})
         try:
-            self.validate(arch)
+            self.ensure_valid(arch)
         except InvalidArchitecture as e:
             raise InvalidArchitecture(f"NB201 string: {e}") from None
         return arch
@@ -179,7 +179,7 @@ class Nb201Space(SearchSpace):
         check_int(self.name, "in_channels", in_channels)
         check_int(self.name, "num_classes", num_classes)
         stride = check_int(self.name, "stem_stride", opts["stem_stride"])
-        self.validate(arch)
+        self.ensure_valid(arch)
         assert arch.cells is not None
         nodes = [[(op, 0 if s == "in0" else int(s[1:]) + 1) for op, s in ins] for _, ins in editable(arch.cells[CELL])]
         from nas.nn.nb201 import TinyNetwork
