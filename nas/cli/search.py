@@ -17,7 +17,7 @@ import yaml
 #: flag dest -> SearchConfig field (same name unless listed)
 FIELDS = ("space", "strategy", "dataset", "data_dir", "download", "budget", "time_budget", "epochs", "channels",
           "layers", "batch_size", "lr", "seed", "name", "runs_dir", "objective", "max_concurrent", "evaluator",
-          "trial_timeout", "device", "debug")
+          "trial_timeout", "device", "debug", "keep_weights")
 OPTION_FLAGS = {"strategy_option": "strategy_options", "evaluator_option": "evaluator_options",
                 "objective_option": "objective_options"}
 #: flags that are options of the ray evaluator (evaluator_options keys of the same name)
@@ -33,6 +33,18 @@ def _budget(text: str) -> int | None:
         raise argparse.ArgumentTypeError(f"expected a number of trials or 'none', got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _keep(text: str) -> int | None:
+    if text.lower() == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of trials or 'all', got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
@@ -96,6 +108,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     g = p.add_argument_group("run directory")
     g.add_argument("--name", help="run name (default SPACE-STRATEGY-TIMESTAMP)")
     g.add_argument("--runs-dir", help="parent folder of runs (default runs)")
+    g.add_argument("--keep-weights", type=_keep, metavar="K",
+                   help=f"keep trained weights of the top K trials for export, 'all' or 0 (default {d.keep_weights})")
     g.add_argument("--config", metavar="FILE.yaml", help="settings file (flags override it)")
     g.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     g.add_argument("--force", action="store_true", help="with --resume: allow changing non-resumable settings")
