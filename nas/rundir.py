@@ -64,6 +64,7 @@ import yaml
 
 from nas.errors import ConfigError, RunLocked
 from nas.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl, repair_jsonl
+from nas.types import Result
 
 RUN_FORMAT = "nas/run@1"
 SNAPSHOT_FORMAT = "nas/snapshot@1"
@@ -294,3 +295,19 @@ def read_snapshot(path: str | Path) -> dict[str, Any] | None:
     if not isinstance(snap, dict) or snap.get("format") != SNAPSHOT_FORMAT:
         raise ConfigError(f"{p}: field 'format' must be {SNAPSHOT_FORMAT!r}")
     return snap
+
+
+def result_of(rec: dict[str, Any]) -> Result:
+    """The strategy-visible result of a journal record (no ``report``)."""
+    return Result(rec["status"], dict(rec.get("metrics") or {}), rec.get("error"), dict(rec.get("worker") or {}),
+                  {}, rec.get("cost"), rec.get("result_arch"))
+
+
+def json_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """A driver trial record with its architectures as plain dicts, ready for the journal."""
+    out = dict(rec)
+    arch = rec["arch"]
+    out["arch"] = None if arch is None else arch.to_dict()
+    if rec.get("result_arch") is not None:
+        out["result_arch"] = rec["result_arch"].to_dict()
+    return out

@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 from nas.arch import Architecture
 from nas.config import SearchConfig
-from nas.rundir import RunDir, trial_weights_path
+from nas.rundir import RunDir, json_record, result_of, trial_weights_path
 from nas.types import Proposal, Result
 
 #: duplicates in a row after which the space is considered exhausted
@@ -222,7 +222,7 @@ class Search:
         if key is not None:
             rec = self._by_key.get(key)
             if rec is not None:
-                self._tell(p, _result_of(rec))
+                self._tell(p, result_of(rec))
                 self._duplicate()
                 if self.run_dir is not None:
                     self._snapshot()
@@ -278,7 +278,7 @@ class Search:
             rec["result_arch"] = result.arch
         self._add_record(rec, result)
         if self.run_dir is not None:
-            self.run_dir.append_trial(_json_record(rec))
+            self.run_dir.append_trial(json_record(rec))
             self._event("journal")
             self._prune_weights(pid)
         told = result.for_strategy()
@@ -358,7 +358,7 @@ class Search:
             rec["arch"] = None if d.get("arch") is None else Architecture.from_dict(d["arch"])
             if d.get("result_arch") is not None:
                 rec["result_arch"] = Architecture.from_dict(d["result_arch"])
-            self._add_record(rec, _result_of(rec))
+            self._add_record(rec, result_of(rec))
         self._weights_kept = set(self.scores)  # pruned again at the next result
         snap = self.run_dir.load_snapshot()
         if snap is None:
@@ -377,7 +377,7 @@ class Search:
         for p in list(self._pending.values()):
             rec = self._by_id.get(p.id)
             if rec is not None:  # journaled before the crash: tell, never re-run
-                self._tell(p, _result_of(rec))
+                self._tell(p, result_of(rec))
             else:
                 self._queue.append(p)
 
@@ -388,21 +388,6 @@ class Search:
         n = self._events[point] = self._events.get(point, 0) + 1
         if n >= self._crash[1]:
             os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _result_of(rec: dict[str, Any]) -> Result:
-    """The strategy-visible result of a journal record (no ``report``)."""
-    return Result(rec["status"], dict(rec.get("metrics") or {}), rec.get("error"), dict(rec.get("worker") or {}),
-                  {}, rec.get("cost"), rec.get("result_arch"))
-
-
-def _json_record(rec: dict[str, Any]) -> dict[str, Any]:
-    out = dict(rec)
-    arch = rec["arch"]
-    out["arch"] = None if arch is None else arch.to_dict()
-    if rec.get("result_arch") is not None:
-        out["result_arch"] = rec["result_arch"].to_dict()
-    return out
 
 
 def run_search(config: SearchConfig | None = None, *, resume: str | Path | None = None, force: bool = False,
