@@ -42,7 +42,12 @@ def trial_seed(seed: int, trial_id: str) -> int:
 
 
 def build_kwargs(space: Any, info: Any, config: Any, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``space.build_defaults[info.family]`` < ``config.channels/layers`` < proposal overrides."""
+    """``space.build_defaults[info.family]`` < ``config.channels/layers`` < proposal overrides.
+
+    A one-shot proposal's config (``one_shot`` set) holds search settings, not build options.
+    """
+    if overrides and overrides.get("one_shot"):
+        overrides = None
     kwargs = dict(getattr(space, "build_defaults", {}).get(info.family, {}))
     for key in ("channels", "layers"):
         if getattr(config, key, None) is not None:
@@ -101,6 +106,10 @@ def evaluate_candidate(
         return Result(status, metrics or {}, error, worker, report or {}, cost=time.monotonic() - start)  # type: ignore[arg-type]
 
     if proposal.arch is None:
+        if proposal.config.get("one_shot") == "darts":  # a whole DARTS search (weights_path: n/a)
+            from evaluators.oneshot import run_darts
+
+            return run_darts(space, proposal, config, data, device=device, checkpoint=ckpt)
         return done("failed", "proposal has no architecture (one-shot proposals need their own evaluator)")
     info = data.info
     deadline = None if config.trial_timeout is None else start + float(config.trial_timeout)

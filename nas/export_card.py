@@ -39,6 +39,9 @@ def reproduce_commands(arch_path: str | Path, *, config: Any, trial_config: Mapp
     (``--seed`` = the trial's seed), same ``search`` recipe fields and build size.
     """
     arch = str(arch_path)
+    one_shot = bool(trial_config.get("one_shot"))
+    if one_shot:  # its config holds supernet search settings; this network itself was never proxy-trained
+        trial_config = {}
     full = ["nas", "train", arch, "--recipe", "full", *_data_flags(config)]
     proxy = ["nas", "train", arch, "--recipe", "search", *_data_flags(config)]
     recipe = {k: getattr(config, k) for k in _SEARCH_FIELDS}
@@ -51,6 +54,8 @@ def reproduce_commands(arch_path: str | Path, *, config: Any, trial_config: Mapp
             proxy += _flag(k, build_kwargs[k])
     proxy += ["--seed", str(seed), "--data-seed", str(config.seed), "--device", "cpu"]
     title = "Repeat the search's proxy training of this trial (bit-identical when both run on CPU)"
+    if one_shot:
+        title = "Train the derived architecture with the search's proxy recipe (the one-shot trial trained a supernet)"
     extra = sorted(k for k in trial_config if k not in RECIPE_FLAGS and k not in ("channels", "layers"))
     if extra:
         title += f"; the trial's build option(s) {', '.join(extra)} have no flag and are not applied"

@@ -41,7 +41,7 @@ CLASS_KWARGS: dict[str, tuple[str, ...]] = {
     "NetworkImageNet": ("C", "num_classes", "layers", "auxiliary", "in_channels"),
     "TinyNetwork": ("C", "N", "num_classes", "in_channels", "stem_stride"),
     "EfficientNet": ("width", "depth", "dropout", "drop_connect", "num_classes", "in_channels", "stem_stride",
-                     "stem_channels"),
+                     "stem_channels", "input_scale"),
 }
 #: name of each positional argument in ``model.py``, per class
 CLASS_ARGS: dict[str, tuple[str, ...]] = {
@@ -192,7 +192,7 @@ def lower(arch: Architecture, build_kwargs: Mapping[str, Any]) -> ModelSpec:
             "num_classes": o["num_classes"], "in_channels": o["in_channels"], "stem_stride": o["stem_stride"]})
     # mbconv
     o = _take(space, kw, {**common, "stem_stride": 2, "dropout": None, "drop_connect": 0.2, "width_mult": 1.0,
-                          "depth_mult": 1.0})
+                          "depth_mult": 1.0, "input_scale": None})
     assert arch.blocks is not None
     stages = []
     for s, b in enumerate(arch.blocks, start=1):
@@ -206,7 +206,9 @@ def lower(arch: Architecture, build_kwargs: Mapping[str, Any]) -> ModelSpec:
         "depth": float(macro.get("depth", 1.0)) * float(o["depth_mult"]),
         "dropout": float(dropout), "drop_connect": float(o["drop_connect"]),
         "num_classes": o["num_classes"], "in_channels": o["in_channels"], "stem_stride": o["stem_stride"],
-        "stem_channels": 32 if o["channels"] is None else o["channels"]})
+        "stem_channels": 32 if o["channels"] is None else o["channels"],
+        "input_scale": float(macro.get("resolution", 224)) / 224 if o["input_scale"] is None
+        else float(o["input_scale"])})
 
 
 def _spec(class_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ModelSpec:

@@ -20,16 +20,17 @@ and ``decode(encode(a))`` has the same ``.key`` (not the same ``.spec``).
 """
 from __future__ import annotations
 
+import math
 from itertools import combinations
-from typing import Sequence
+from typing import Any, Sequence
 
 import networkx as nx
 
 from nas.arch import Architecture
-from nas.cell import inner_nodes, node_index
-from nas.errors import InvalidArchitecture
+from nas.cell import inner_nodes, node_index, state_name
+from nas.errors import ConfigError, InvalidArchitecture
 from nas.types import Decision
-from search_spaces._common import editable, states_before
+from search_spaces._common import check_int, editable, states_before, take_options
 from search_spaces.cellspace import CELL_NAMES, TwoInputCellSpace
 
 #: quark0/darts ``PRIMITIVES`` in its order ('none' first): the columns of the
@@ -47,6 +48,57 @@ PRIMITIVES: tuple[str, ...] = (
 #: Ops of discrete DARTS architectures: PRIMITIVES without 'none'.
 DARTS_OPS: tuple[str, ...] = PRIMITIVES[1:]
 N_NODES = 4
+
+#: DARTS search settings (quark0 ``train_search.py`` / ``architect.py`` defaults, REFERENCE §4.1),
+#: under khanrc/pt.darts' names (quark0: learning_rate, learning_rate_min, momentum,
+#: weight_decay, grad_clip, arch_learning_rate, arch_weight_decay, train_portion, --unrolled).
+#: ``order`` 1 = first-order (ξ = 0), 2 = second-order (unrolled); ``alpha_init`` ``randn`` is
+#: quark0's ``1e-3·randn``, ``zeros`` the paper's (REFERENCE pitfall 2). Used by the ``darts``
+#: strategy (its options) and by ``evaluators.oneshot`` (the trial's ``proposal.config``).
+SEARCH_DEFAULTS: dict[str, Any] = {
+    "order": 1,
+    "w_lr": 0.025,
+    "w_lr_min": 0.001,
+    "w_momentum": 0.9,
+    "w_weight_decay": 3e-4,
+    "w_grad_clip": 5.0,
+    "alpha_lr": 3e-4,
+    "alpha_weight_decay": 1e-3,
+    "train_portion": 0.5,
+    "alpha_init": "randn",
+}
+
+
+def _positive(v: float) -> bool:
+    return v > 0
+
+
+def _non_negative(v: float) -> bool:
+    return v >= 0
+
+
+def search_settings(given: dict[str, Any], where: str = "darts search") -> dict[str, Any]:
+    """``SEARCH_DEFAULTS`` updated with ``given`` (ConfigError on an unknown key or a bad value)."""
+    bad = sorted(set(given) - set(SEARCH_DEFAULTS))
+    if bad:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(bad)}; known: {', '.join(SEARCH_DEFAULTS)}")
+    s = {**SEARCH_DEFAULTS, **given}
+    if s["order"] not in (1, 2) or isinstance(s["order"], bool):
+        raise ConfigError(f"{where}: order must be 1 (first-order) or 2 (second-order), got {s['order']!r}")
+    if s["alpha_init"] not in ("randn", "zeros"):
+        raise ConfigError(f"{where}: alpha_init must be 'randn' or 'zeros', got {s['alpha_init']!r}")
+    for key, ok, what in (("w_lr", _positive, "> 0"), ("alpha_lr", _positive, "> 0"),
+                          ("w_momentum", lambda v: 0 <= v < 1, "in [0, 1)"),
+                          ("train_portion", lambda v: 0 < v < 1, "in (0, 1)"),
+                          *((k, _non_negative, ">= 0") for k in ("w_lr_min", "w_weight_decay", "w_grad_clip",
+                                                                  "alpha_weight_decay"))):
+        v = s[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok(v):
+            raise ConfigError(f"{where}: {key} must be a finite number {what}, got {v!r}")
+        s[key] = float(v)
+    if s["w_lr_min"] > s["w_lr"]:
+        raise ConfigError(f"{where}: w_lr_min ({s['w_lr_min']:g}) must not exceed w_lr ({s['w_lr']:g})")
+    return s
 
 
 def input_pairs(i: int) -> list[tuple[str, str]]:
@@ -126,3 +178,42 @@ class DartsSpace(TwoInputCellSpace):
         for i in range(self.n_nodes):
             n *= len(input_pairs(i)) * len(self.ops) ** 2
         return n
+
+    # -- one-shot (DARTS) -------------------------------------------------------------
+    def supernet(self, **macro: Any) -> Any:
+        """The DARTS search network (``nas.nn.supernet.DartsSupernet``; REFERENCE §1.4, §3.3).
+
+        Options: ``C`` (initial channels, default 16), ``num_classes`` (10), ``layers`` (8),
+        ``in_channels`` (3) and ``alpha_init`` (``randn``: quark0's ``1e-3·randn``, default;
+        ``zeros``: the paper's). ``supernet(C=16, num_classes=10, layers=8)`` has quark0's
+        1,930,618 weights (alphas excluded).
+        """
+        opts = take_options(self.name, macro, {"C": 16, "num_classes": 10, "layers": 8, "in_channels": 3,
+                                               "alpha_init": "randn"})
+        for key in ("C", "num_classes", "layers", "in_channels"):
+            check_int(self.name, key, opts[key])
+        if opts["alpha_init"] not in ("randn", "zeros"):
+            raise ConfigError(f"space 'darts': supernet option alpha_init must be 'randn' or 'zeros', "
+                              f"got {opts['alpha_init']!r}")
+        from nas.nn.supernet import DartsSupernet
+
+        return DartsSupernet(opts["C"], opts["num_classes"], opts["layers"], in_channels=opts["in_channels"],
+                             alpha_init=opts["alpha_init"], primitives=PRIMITIVES)
+
+    def from_derived(self, genotype: dict[str, Any], meta: dict[str, Any] | None = None) -> Architecture:
+        """The Architecture of a derived genotype (``DartsSupernet.genotype()``), slot order kept.
+
+        ``genotype`` holds quark0's flat ``(op, input_index)`` pairs, two per node, strongest
+        first (REFERENCE §2); the concat is the DARTS rule (all four nodes).
+        """
+        cells = {}
+        for cell in ("normal", "reduce"):
+            pairs = list(genotype[cell])
+            if len(pairs) != 2 * self.n_nodes:
+                raise InvalidArchitecture(f"derived {cell} cell: expected {2 * self.n_nodes} edges, got {len(pairs)}")
+            cells[cell] = [["add", [[op, state_name(int(j), 2)] for op, j in pairs[2 * i:2 * i + 2]]]
+                           for i in range(self.n_nodes)]
+        arch = self.from_nodes(cells)
+        arch = Architecture(self.name, cells=arch.cells, meta=dict(meta or {}))
+        self.ensure_valid(arch)
+        return arch

@@ -17,8 +17,16 @@ channels). ``macro`` holds EfficientNet's compound-scaling coefficients
 ``{width, depth, resolution, dropout}`` (B0: 1.0, 1.0, 224, 0.2; REFERENCE
 §7.3); they are part of the key so that a compound-scaling strategy can search
 them. :meth:`MbconvSpace.decode` always yields B0's macro; use
-:func:`with_macro` to change it. ``resolution`` is the input size the
-evaluator should train at; the network itself is resolution-agnostic.
+:func:`with_macro` to change it.
+
+Resolution rule: a dataset's native image size stands for B0's 224 px. An
+architecture whose macro ``resolution`` r differs from :data:`BASE_RESOLUTION`
+(224) is built with a parameter-free bilinear resize in front
+(``nas.nn.efficientnet.InputResize``), so a native ``s``×``s`` input is seen at
+``floor(s·r/224 + 0.5)`` px: compound scaling's γ^φ then changes what the
+network computes (and its MACs) on any dataset, e.g. 8×8 digits at r = 258
+(γ = 1.15) are seen at 9×9. Pass the build option ``input_scale=1.0`` when the
+data is already at the architecture's resolution.
 """
 from __future__ import annotations
 
@@ -52,6 +60,8 @@ CHOICES: dict[str, tuple[Any, ...]] = {
 }
 BLOCK_FIELDS = ("kernel", "expand", "se", "layers", "channels", "stride")
 STEM_CHANNELS = 32
+#: the input size a dataset's native size stands for (EfficientNet-B0's resolution)
+BASE_RESOLUTION = 224
 
 
 def with_macro(arch: Architecture, **macro: Any) -> Architecture:
@@ -204,12 +214,14 @@ class MbconvSpace(SearchSpace):
         (default 2), ``dropout`` (default: the macro's), ``drop_connect``
         (default 0.2), and ``width_mult``/``depth_mult`` (default 1.0), proxy
         multipliers applied *on top of* the architecture's width/depth so that a
-        search proxy can shrink every candidate alike.
+        search proxy can shrink every candidate alike, and ``input_scale``
+        (default: macro resolution / 224, see the module docstring; 1.0 = no resize).
         """
         opts = take_options(
             self.name,
             macro,
-            {"stem_stride": 2, "dropout": None, "drop_connect": 0.2, "width_mult": 1.0, "depth_mult": 1.0},
+            {"stem_stride": 2, "dropout": None, "drop_connect": 0.2, "width_mult": 1.0, "depth_mult": 1.0,
+             "input_scale": None},
         )
         if layers is not None:
             raise ConfigError(
@@ -229,6 +241,9 @@ class MbconvSpace(SearchSpace):
         dropout = check_float(self.name, "dropout", dropout, 0.0, 1.0)
         width = float(arch.macro["width"]) * wm
         depth = float(arch.macro["depth"]) * dm
+        scale = opts["input_scale"]
+        scale = arch.macro["resolution"] / BASE_RESOLUTION if scale is None else scale
+        scale = check_float(self.name, "input_scale", scale, 1e-3, 64.0, hi_open=False)
         from nas.nn.efficientnet import EfficientNet
 
         return EfficientNet(
@@ -241,4 +256,5 @@ class MbconvSpace(SearchSpace):
             in_channels=in_channels,
             stem_stride=stride,
             stem_channels=stem,
+            input_scale=scale,
         )

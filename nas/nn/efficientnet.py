@@ -17,6 +17,7 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 EFFICIENTNET_B0_STAGES: List[Dict] = [
     {"kernel": 3, "expand": 1, "se": 0.25, "layers": 1, "channels": 16, "stride": 1},
@@ -105,6 +106,26 @@ class StochasticDepth(nn.Module):
         return x * noise
 
 
+class InputResize(nn.Module):
+    """Bilinear resize of the input by ``scale`` (EfficientNet's resolution on a fixed-size dataset).
+
+    Each spatial side becomes ``floor(side * scale + 0.5)`` (at least 1); no parameters.
+    Compound scaling trains a model with macro resolution r on data of native size s as if
+    the data were 224 px: the model sees ``s * r / 224`` px (``search_spaces.mbconv``).
+    """
+
+    def __init__(self, scale: float):
+        super().__init__()
+        if not scale > 0:
+            raise ValueError(f"InputResize scale must be > 0, got {scale!r}")
+        self.scale = float(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = max(1, int(math.floor(x.size(2) * self.scale + 0.5)))
+        w = max(1, int(math.floor(x.size(3) * self.scale + 0.5)))
+        return F.interpolate(x, size=[h, w], mode="bilinear", align_corners=False)
+
+
 class MBConv(nn.Module):
     """Mobile inverted bottleneck (MnasNet/EfficientNet; torchvision ``MBConv``).
 
@@ -165,14 +186,16 @@ class EfficientNet(nn.Module):
 
     ``stem_stride=2`` is the ImageNet stem; use 1 for tiny inputs. ``drop_connect`` is the
     final stochastic-depth rate, ramped linearly over blocks (block_idx / total_blocks).
+    ``input_scale`` != 1 resizes the input first (:class:`InputResize`, no parameters).
     """
 
     def __init__(self, stages: Sequence, *, width: float = 1.0, depth: float = 1.0, dropout: float = 0.2,
                  drop_connect: float = 0.2, num_classes: int = 1000, in_channels: int = 3,
                  stem_stride: int = 2, stem_channels: int = 32, head_channels: int = 1280,
-                 bn_eps: float = 1e-5, bn_momentum: float = 0.1):
+                 bn_eps: float = 1e-5, bn_momentum: float = 0.1, input_scale: float = 1.0):
         super().__init__()
         spec = _check_stages(stages)
+        self.resize = None if input_scale == 1.0 else InputResize(input_scale)
         bn = {"bn_eps": bn_eps, "bn_momentum": bn_momentum}
         C_prev = round_filters(stem_channels, width)
         features: List[nn.Module] = [conv_bn_act(in_channels, C_prev, 3, stem_stride, **bn)]
@@ -212,5 +235,7 @@ class EfficientNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.resize is not None:
+            x = self.resize(x)
         x = self.avgpool(self.features(x))
         return self.classifier(torch.flatten(x, 1))
