@@ -28,8 +28,8 @@ same proposal continues from it (``torch.load(weights_only=True)``); a checkpoin
 other settings is discarded. The checkpoint is removed once a result is returned.
 
 The result: ``status ok``; ``metrics`` = ``val_acc`` of the supernet on the validation split
-(eval mode, i.e. BatchNorm running statistics, as quark0's ``infer``; after very few steps, e.g.
-one digits epoch, those statistics still lag and val_acc is low), ``params``/``macs``/``latency_ms``
+(BatchNorm with batch statistics, as the paper's search does; quark0's ``infer`` used running
+statistics, which lag far behind after a few steps), ``params``/``macs``/``latency_ms``
 of the *derived* evaluation network (built by the space with the search config's build settings,
 e.g. C=36, 20 cells for CIFAR), ``train_seconds``, ``epochs`` and ``supernet_params``; ``arch`` =
 the derived architecture (REFERENCE §4.2) whose ``meta`` holds the genotype string and softmax(α)

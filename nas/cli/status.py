@@ -84,6 +84,11 @@ def collect(run_dir: str | Path, top: int = 5) -> dict[str, Any]:
     ranked = ok.sort_values("score", ascending=False, kind="stable").head(max(top, 1))
     keep = ("id", "key", "status", "metrics", "error", "seconds", "info", "arch")
     rows = [{k: trials[i].get(k) for k in keep} | {"score": float(df.at[i, "score"])} for i in ranked.index]
+    for row, i in zip(rows, ranked.index):
+        if row["key"] is None and trials[i].get("result_arch"):  # one-shot trial: the derived architecture
+            from nas.arch import Architecture
+
+            row["key"] = Architecture.from_dict(trials[i]["result_arch"]).key
     out["best"] = rows[0] if rows else None
     out["top"] = rows[:top]
     return out

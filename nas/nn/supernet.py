@@ -134,6 +134,13 @@ class DartsSupernet(nn.Module):
         else:
             self.alphas_normal = nn.Parameter(torch.zeros(k, n))
             self.alphas_reduce = nn.Parameter(torch.zeros(k, n))
+        # DARTS App. A.1.1: "BN always uses batch statistics" during search. quark0 keeps running
+        # statistics and evaluates in eval mode, which after few steps gives chance-level val_acc;
+        # we follow the paper (no running buffers; no parameter is affected).
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.track_running_stats = False
+                m.running_mean = m.running_var = m.num_batches_tracked = None
 
     # -- parameters -----------------------------------------------------------------
     def arch_parameters(self) -> List[nn.Parameter]:
