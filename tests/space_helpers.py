@@ -68,16 +68,11 @@ def random_choices(space, rng: random.Random) -> list[int]:
     return [rng.randrange(len(d)) for d in space.decisions()]
 
 
-def nb201_csv() -> Path | None:
-    """The NAS-Bench-201 CIFAR-10 table, where this checkout has it (else None)."""
-    for p in (
-        REPO / "evaluators" / "data" / "nb201_cifar10.csv",
-        REPO / "shared" / "bench" / "nb201_cifar10.csv",
-        Path("/work/shared/bench/nb201_cifar10.csv"),
-    ):
-        if p.is_file():
-            return p
-    return None
+def nb201_csv() -> Path:
+    """The NAS-Bench-201 CIFAR-10 table shipped as package data."""
+    from evaluators.tabular import DEFAULT_TABLE
+
+    return DEFAULT_TABLE
 
 
 def nb201_rows() -> list[dict[str, str]]:

@@ -9,7 +9,7 @@ from nas.errors import InvalidArchitecture
 from nas.genotype import format_genotype
 from nas.registry import SPACES
 from nas.zoo import get_space, list_genotypes, load_genotype, resolve_arch
-from tests.space_helpers import nb201_csv, nb201_rows
+from tests.space_helpers import nb201_rows
 
 
 def _g(normal, nc, reduce, rc) -> str:
@@ -122,7 +122,6 @@ def test_resolve_existing_file_wins_over_zoo_name(tmp_path, monkeypatch):
     assert resolve_arch("darts-v2") == load_genotype("darts-v1")
 
 
-@pytest.mark.skipif(nb201_csv() is None, reason="NAS-Bench-201 table not in this checkout")
 def test_nb201_genotypes_match_benchmark_table():
     rows = {r["arch"]: r for r in nb201_rows()}
     space = get_space("nb201")
@@ -132,7 +131,6 @@ def test_nb201_genotypes_match_benchmark_table():
     assert NB201_RESNET in rows
 
 
-@pytest.mark.skipif(nb201_csv() is None, reason="NAS-Bench-201 table not in this checkout")
 @pytest.mark.parametrize("name", ["nb201-best", "nb201-resnet"])
 def test_nb201_genotype_params_match_benchmark(name):
     pytest.importorskip("torch")

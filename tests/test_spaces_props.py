@@ -14,7 +14,7 @@ from nas.arch import Architecture, canonical_cell
 from nas.genotype import format_genotype, format_nb201, parse_genotype, parse_nb201
 from nas.registry import SPACES
 from search_spaces.nb201 import NB201_OPS
-from tests.space_helpers import nb201_csv, nb201_rows
+from tests.space_helpers import nb201_rows
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SPACE_NAMES = SPACES.names()
@@ -118,7 +118,6 @@ def test_nb201_strings_for_every_choice_vector(nb201_all):
     assert len({text for _, text in nb201_all}) == 5**6
 
 
-@pytest.mark.skipif(nb201_csv() is None, reason="NAS-Bench-201 table not in this checkout")
 def test_nb201_space_equals_benchmark_table(nb201_all):
     """The benchmark's 15,625 arch strings are exactly this space's strings."""
     assert {r["arch"] for r in nb201_rows()} == {text for _, text in nb201_all}
