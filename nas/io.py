@@ -108,3 +108,23 @@ def repair_jsonl(path: str | Path) -> bool:
         f.flush()
         os.fsync(f.fileno())
     return True
+
+
+def read_yaml_doc(path: str | Path, fmt: str, body: str) -> dict[str, Any]:
+    """Read a ``{format: fmt, body: {...}}`` YAML document written by the toolkit.
+
+    Raises :class:`~nas.errors.ConfigError` naming the file when it cannot be read or
+    does not have that shape.
+    """
+    import yaml
+
+    from nas.errors import ConfigError
+
+    p = Path(path)
+    try:
+        doc = yaml.safe_load(p.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"{p}: cannot read: {str(e).splitlines()[0]}") from None
+    if not isinstance(doc, dict) or doc.get("format") != fmt or not isinstance(doc.get(body), dict):
+        raise ConfigError(f"{p}: field 'format' must be {fmt!r} with a {body!r} mapping")
+    return doc

@@ -63,7 +63,9 @@ from typing import Any
 import yaml
 
 from nas.errors import ConfigError, RunLocked
-from nas.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl, repair_jsonl
+from nas.io import (
+    append_jsonl, atomic_write_json, atomic_write_text, read_jsonl, read_yaml_doc, repair_jsonl,
+)
 from nas.types import Result
 
 RUN_FORMAT = "nas/run@1"
@@ -116,13 +118,7 @@ def read_run_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path) / RUN_YAML
     if not p.is_file():
         raise ConfigError(f"{path}: not a run directory (no {RUN_YAML})")
-    try:
-        doc = yaml.safe_load(p.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"{p}: cannot read: {str(e).splitlines()[0]}") from None
-    if not isinstance(doc, dict) or doc.get("format") != RUN_FORMAT or not isinstance(doc.get("config"), dict):
-        raise ConfigError(f"{p}: field 'format' must be {RUN_FORMAT!r} with a 'config' mapping")
-    return doc
+    return read_yaml_doc(p, RUN_FORMAT, "config")
 
 
 def lock_holder(path: str | Path) -> dict[str, Any] | None:

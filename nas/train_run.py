@@ -38,7 +38,7 @@ import yaml
 
 from nas.arch import Architecture
 from nas.errors import ConfigError, InvalidArchitecture, NasError
-from nas.io import atomic_write_bytes, atomic_write_text
+from nas.io import atomic_write_bytes, atomic_write_text, read_yaml_doc
 
 TRAIN_FORMAT = "nas/train@1"
 #: settings a resumed run may change (where and how it runs, not what it computes)
@@ -143,13 +143,7 @@ def read_train_yaml(out: Path) -> dict[str, Any]:
     p = out / "train.yaml"
     if not p.is_file():
         raise ConfigError(f"{out}: nothing to resume (no train.yaml); start it without --resume")
-    try:
-        doc = yaml.safe_load(p.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"{p}: cannot read: {str(e).splitlines()[0]}") from None
-    if not isinstance(doc, dict) or doc.get("format") != TRAIN_FORMAT or not isinstance(doc.get("settings"), dict):
-        raise ConfigError(f"{p}: field 'format' must be {TRAIN_FORMAT!r} with a 'settings' mapping")
-    return doc
+    return read_yaml_doc(p, TRAIN_FORMAT, "settings")
 
 
 def check_resume(doc: dict[str, Any], given: Mapping[str, Any], out: Path) -> dict[str, Any]:

@@ -28,6 +28,24 @@ class ArgumentParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def count_arg(minimum: int = 1, unlimited: str | None = None, what: str = "an integer"):
+    """argparse ``type`` for an integer >= ``minimum``; the word ``unlimited`` (e.g. 'none') gives None."""
+
+    def parse(text: str) -> int | None:
+        if unlimited is not None and text.lower() == unlimited:
+            return None
+        alt = f" or '{unlimited}'" if unlimited else ""
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}{alt}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}{alt}, got {value}")
+        return value
+
+    return parse
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="nas", description="Neural architecture search for PyTorch.")
     parser.add_argument("--version", action="version", version=f"nas {__version__}")

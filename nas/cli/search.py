@@ -12,6 +12,8 @@ import os
 import sys
 from typing import Any
 
+from nas.cli import count_arg
+
 import yaml
 
 #: flag dest -> SearchConfig field (same name unless listed)
@@ -22,30 +24,6 @@ OPTION_FLAGS = {"strategy_option": "strategy_options", "evaluator_option": "eval
                 "objective_option": "objective_options"}
 #: flags that are options of the ray evaluator (evaluator_options keys of the same name)
 RAY_FLAGS = ("address", "gpus_per_trial", "cpus_per_trial", "storage")
-
-
-def _budget(text: str) -> int | None:
-    if text.lower() in ("none", "inf", "unlimited"):
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of trials or 'none', got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _keep(text: str) -> int | None:
-    if text.lower() == "all":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of trials or 'all', got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -80,7 +58,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument("--objective-option", action="append", type=_key_value, metavar="KEY=VALUE",
                    help="objective option, e.g. target=400e6 for mnas; repeatable")
     g = p.add_argument_group("how much")
-    g.add_argument("--budget", type=_budget, metavar="TRIALS", help=f"number of trials, or 'none' (default {d.budget})")
+    g.add_argument("--budget", type=count_arg(1, "none", "a number of trials"), metavar="TRIALS",
+                   help=f"number of trials, or 'none' (default {d.budget})")
     g.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop after this much time")
     g.add_argument("--max-concurrent", type=int, metavar="N", help="trials at once (default: evaluator capacity)")
     g = p.add_argument_group("evaluation")
@@ -108,7 +87,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     g = p.add_argument_group("run directory")
     g.add_argument("--name", help="run name (default SPACE-STRATEGY-TIMESTAMP)")
     g.add_argument("--runs-dir", help="parent folder of runs (default runs)")
-    g.add_argument("--keep-weights", type=_keep, metavar="K",
+    g.add_argument("--keep-weights", type=count_arg(0, "all", "a number of trials"), metavar="K",
                    help=f"keep trained weights of the top K trials for export, 'all' or 0 (default {d.keep_weights})")
     g.add_argument("--config", metavar="FILE.yaml", help="settings file (flags override it)")
     g.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")

@@ -22,6 +22,8 @@ import json
 import sys
 from typing import Any
 
+from nas.cli import count_arg
+
 #: Shapes used when ``evaluators.data`` does not know a name (ImageNet is never loaded
 #: for training here, but its input size matters for MACs): (in_channels, classes, size, family).
 LOCAL_DATASETS: dict[str, tuple[int, int, int, str]] = {
@@ -34,16 +36,6 @@ LOCAL_DATASETS: dict[str, tuple[int, int, int, str]] = {
 DEFAULT_DATASET = "cifar10"
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
-
-
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "show", help="print an architecture; with build flags also params and MACs",
@@ -52,8 +44,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                     "parameters and MACs.",
     )
     p.add_argument("arch", metavar="ARCH", help="YAML file, zoo name (e.g. darts-v2), Genotype(...) or |op~0|+... string")
-    p.add_argument("--channels", type=_positive_int, metavar="C", help="initial channels (cell spaces: DARTS' C)")
-    p.add_argument("--layers", type=_positive_int, metavar="L", help="number of cells (NB201: cells per stage)")
+    positive = count_arg(1, what="a positive integer")
+    p.add_argument("--channels", type=positive, metavar="C", help="initial channels (cell spaces: DARTS' C)")
+    p.add_argument("--layers", type=positive, metavar="L", help="number of cells (NB201: cells per stage)")
     p.add_argument("--auxiliary", action="store_true", help="build with the auxiliary head and count it separately")
     p.add_argument("--dataset", metavar="NAME",
                    help="input shape and classes: cifar10 (default when building), cifar100, imagenet, digits, mnist, ...")
