@@ -82,6 +82,8 @@ _TORCHVISION: dict[str, tuple[int, int, int, str, str, str]] = {
     "mnist": (1, 10, 28, "cifar", "MNIST", "MNIST/raw"),
     "fashion-mnist": (1, 10, 28, "cifar", "FashionMNIST", "FashionMNIST/raw"),
 }
+#: datasets known by shape only (for ``nas show`` MACs); train on them via ``imagefolder:PATH@SIZE``
+_SHAPE_ONLY: dict[str, tuple[int, int, int, str]] = {"imagenet": (3, 1000, 224, "imagenet")}
 KNOWN = ("digits", *_TORCHVISION, "imagefolder:PATH[@SIZE]")
 
 
@@ -101,6 +103,8 @@ def dataset_info(name: str, data_dir: str | os.PathLike | None = None, *,
     if name in _TORCHVISION:
         c, k, s, fam, _, _ = _TORCHVISION[name]
         return DatasetInfo(name, c, k, s, fam)
+    if name in _SHAPE_ONLY:
+        return DatasetInfo(name, *_SHAPE_ONLY[name])
     if name.startswith("imagefolder:"):
         root, size = _parse_imagefolder(name, image_size)
         classes = _folder_classes(_folder_splits(root)[0])
@@ -168,6 +172,9 @@ def load_data(
         info = dataset_info(name, image_size=size)
         return load_imagefolder(info, root, _folder_splits(root), seed=seed, device=device,
                                 val_fraction=val_fraction, augment=augment, cutout=cutout)
+    if name in _SHAPE_ONLY:
+        raise DataError(f"{name} cannot be loaded by name: point to a local copy with "
+                        f"--dataset imagefolder:PATH@{_SHAPE_ONLY[name][2]} (one subfolder per class)")
     raise _unknown(name)
 
 

@@ -24,15 +24,6 @@ from typing import Any
 
 from nas.cli import count_arg
 
-#: Shapes used when ``evaluators.data`` does not know a name (ImageNet is never loaded
-#: for training here, but its input size matters for MACs): (in_channels, classes, size, family).
-LOCAL_DATASETS: dict[str, tuple[int, int, int, str]] = {
-    "cifar10": (3, 10, 32, "cifar"),
-    "cifar100": (3, 100, 32, "cifar"),
-    "imagenet": (3, 1000, 224, "imagenet"),
-    "digits": (1, 10, 8, "digits"),
-    "mnist": (1, 10, 28, "cifar"),
-}
 DEFAULT_DATASET = "cifar10"
 
 
@@ -58,31 +49,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 # -- datasets and build settings -------------------------------------------------------------
 def dataset_shape(name: str) -> tuple[int, int, int, str]:
-    """``(in_channels, num_classes, image_size, family)`` of a dataset name.
+    """``(in_channels, num_classes, image_size, family)`` of a dataset name (no loading)."""
+    from evaluators.data import dataset_info
 
-    ``evaluators.data.dataset_info`` answers first (it also knows fashion-mnist and
-    ``imagefolder:PATH[@SIZE]``); ImageNet, which nothing here trains on, and a
-    checkout without ``evaluators.data`` use :data:`LOCAL_DATASETS`.
-    """
-    from nas.errors import ConfigError
-
-    if name != "imagenet":
-        try:
-            from evaluators.data import dataset_info
-        except ImportError:
-            pass
-        else:
-            try:
-                info = dataset_info(name)
-                return info.in_channels, info.num_classes, info.image_size, info.family
-            except ConfigError:
-                pass
-    if name in LOCAL_DATASETS:
-        return LOCAL_DATASETS[name]
-    raise ConfigError(
-        f"--dataset: unknown dataset {name!r}; known: {', '.join(LOCAL_DATASETS)}, "
-        "fashion-mnist, imagefolder:PATH[@SIZE]"
-    )
+    info = dataset_info(name)
+    return info.in_channels, info.num_classes, info.image_size, info.family
 
 
 def wants_model(args: argparse.Namespace) -> bool:
