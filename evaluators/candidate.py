@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import io
 import os
-import re
 import socket
 import time
 import traceback
@@ -25,6 +24,7 @@ from evaluators.checkpoint import load_checkpoint
 from evaluators.trainer import TrainRecipe, TrialFailed, TrialTimeout, train
 from nas.errors import ConfigError
 from nas.io import atomic_write_bytes
+from nas.rundir import safe_name
 from nas.types import Proposal, Result
 
 #: proposal.config keys that change the recipe; every other key is a ``build`` option.
@@ -71,7 +71,7 @@ def save_weights(model: torch.nn.Module, path: str | Path) -> None:
 
 
 def checkpoint_path(checkpoint_dir: str | Path, trial_id: str) -> Path:
-    return Path(checkpoint_dir) / (re.sub(r"[^A-Za-z0-9_.-]", "_", trial_id) + ".pt")
+    return Path(checkpoint_dir) / f"{safe_name(trial_id)}.pt"
 
 
 def evaluate_candidate(

@@ -217,6 +217,19 @@ def _canonical_parts(g: nx.MultiDiGraph) -> tuple[dict[str, str], dict[tuple[str
     return canonical_parts(labels, [(u, v, d["op"]) for u, v, d in g.edges(data=True)])
 
 
+def _closure(start: set[str], edges: list[tuple[str, str]]) -> set[str]:
+    """Nodes reachable from ``start`` along ``(src, dst)`` edges (fixed point; cells are tiny)."""
+    seen = set(start)
+    changed = True
+    while changed:
+        changed = False
+        for u, v in edges:
+            if u in seen and v not in seen:
+                seen.add(v)
+                changed = True
+    return seen
+
+
 def canonical_parts(
     labels: dict[str, str], edges: list[tuple[str, str, str]]
 ) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
@@ -224,24 +237,9 @@ def canonical_parts(
     intermediate nodes ``node:<combine>``, ``out``) and ``(src, dst, op)`` edges."""
     inputs = [n for n, lab in labels.items() if lab == n and n != OUT]
     live = [e for e in edges if e[2] not in ZERO_OPS]
-    # nodes fed by an input (edges go forward, so iterate to a fixed point over the few nodes)
-    fed = set(inputs)
-    changed = True
-    while changed:
-        changed = False
-        for u, v, _ in live:
-            if u in fed and v not in fed:
-                fed.add(v)
-                changed = True
+    fed = _closure(set(inputs), [(u, v) for u, v, _ in live])
     live = [e for e in live if e[0] in fed]
-    reach = {OUT}
-    changed = True
-    while changed:
-        changed = False
-        for u, v, _ in live:
-            if v in reach and u not in reach:
-                reach.add(u)
-                changed = True
+    reach = _closure({OUT}, [(v, u) for u, v, _ in live])
     keep = (fed & reach) | {OUT} | set(inputs)
     merged: dict[tuple[str, str], list[str]] = {}
     for u, v, op in live:
