@@ -3,6 +3,7 @@
 A *batch source* yields ``(x, y)`` tensors on the training device::
 
     for x, y in source.batches(64, shuffle=True, generator=g): ...
+    x, y = source.sample(64, g)   # one random batch: the first of a shuffled pass, drawn cheaply
 
 :class:`TensorSource` keeps a whole split on the device (uint8 images, or
 already-normalised floats for ``digits``) and does the standard augmentation as
@@ -23,6 +24,7 @@ folders too large to hold in memory; cutout is then applied on the device.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Iterator, Sequence
 
 import torch
@@ -129,6 +131,18 @@ class TensorSource:
                 break
             yield self._transform(self.x[idx], generator, length), self.y[idx]
 
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """One random batch: exactly the first batch of ``batches(batch_size, shuffle=True, generator=generator)``.
+
+        Same generator draws (the whole permutation, then the augmentation), but only the
+        chosen indices are moved to the device.
+        """
+        n = len(self)
+        if n < 2:
+            raise ValueError(f"cannot draw a training batch from {n} sample(s)")
+        idx = torch.randperm(n, generator=generator)[:batch_size].to(self.device)
+        return self._transform(self.x[idx], generator, self.cutout), self.y[idx]
+
     def _transform(self, x: Tensor, g: torch.Generator | None, length: int) -> Tensor:
         if self.scale is not None:
             x = x.float().mul_(self.scale)
@@ -180,3 +194,31 @@ class LoaderSource:
             y = y.to(self.device, non_blocking=True)
             yield (apply_cutout(x, length, generator) if length else x), y
 
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """One random batch, equal to the first batch of ``batches(batch_size, shuffle=True, generator=generator)``.
+
+        Loaded in this process without starting a ``DataLoader`` (nor its worker processes),
+        with the generator draws one makes: its base seed, the permutation, the trailing
+        permutation of its sampler when the loader has asked for more than ``len(self)``
+        indices by the time the first batch arrives (1 batch without workers, ``2w + 1`` with
+        ``w``: the default prefetch), then cutout. The dataset's random transforms draw from
+        torch's global RNG as with ``num_workers=0``; with workers, from a CPU RNG seeded as
+        the loader seeds its worker 0 (which loads the first batch), the global state left
+        untouched. ``tests/test_data.py`` checks the equality against ``DataLoader``.
+        """
+        n = len(self)
+        if n < 2:
+            raise ValueError(f"cannot draw a training batch from {n} sample(s)")
+        base_seed = int(torch.empty((), dtype=torch.int64).random_(generator=generator).item())
+        idx = torch.randperm(n, generator=generator)[:batch_size].tolist()
+        requested = batch_size * (1 if self.num_workers == 0 else 2 * self.num_workers + 1)
+        if requested > n:  # RandomSampler's final ``randperm(n)[:0]`` ran when its permutation ran out
+            torch.randperm(n, generator=generator)
+        with contextlib.ExitStack() as stack:
+            if self.num_workers > 0:
+                stack.enter_context(torch.random.fork_rng(devices=[]))
+                torch.default_generator.manual_seed(base_seed)  # worker 0's seed: base_seed + 0
+            x, y = torch.utils.data.default_collate([self.dataset[i] for i in idx])
+        x = x.to(self.device, non_blocking=True)
+        y = y.to(self.device, non_blocking=True)
+        return (apply_cutout(x, self.cutout, generator) if self.cutout else x), y

@@ -5,12 +5,16 @@ workers). It never raises for a bad candidate: divergence and CUDA OOM become
 ``Result("failed")``, a passed ``trial_timeout`` becomes ``Result("timeout")``,
 and an exception from ``space.build`` or from the model's forward pass (e.g. a
 shape error) becomes ``Result("failed")`` with the exception text (DESIGN §3).
+
+The bookkeeping every trial shares (start time, worker info, deadline, checkpoint
+removal, the failure-to-result rules: :class:`TrialRecord`) and the model measurements
+(:func:`size_metrics`, :func:`latency_ms`) are used by the DARTS search trial
+(:func:`evaluators.oneshot.run_darts`) too.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import os
 import socket
 import time
@@ -20,10 +24,8 @@ from typing import Any
 
 import torch
 
-from evaluators.checkpoint import load_checkpoint
-from evaluators.trainer import TrainRecipe, TrialFailed, TrialTimeout, train
-from nas.errors import ConfigError
-from nas.io import atomic_write_bytes
+from evaluators.checkpoint import atomic_torch_save
+from evaluators.trainer import TrainRecipe, TrialError, TrialFailed, TrialTimeout, _is_oom, train
 from nas.rundir import safe_name
 from nas.types import Proposal, Result
 
@@ -41,17 +43,21 @@ def trial_seed(seed: int, trial_id: str) -> int:
     return int.from_bytes(digest, "big") & 0x7FFF_FFFF
 
 
-def build_kwargs(space: Any, info: Any, config: Any, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``space.build_defaults[info.family]`` < ``config.channels/layers`` < proposal overrides.
+def build_kwargs(space: Any, info: Any, config: Any = None, overrides: dict[str, Any] | None = None, *,
+                 channels: int | None = None, layers: int | None = None) -> dict[str, Any]:
+    """``space.build_defaults[info.family]`` < ``channels/layers`` < proposal overrides.
 
-    A one-shot proposal's config (``one_shot`` set) holds search settings, not build options.
+    ``channels``/``layers`` are the arguments when given, else those of ``config`` (a
+    ``SearchConfig``; None: unset). A one-shot proposal's config (``one_shot`` set) holds
+    search settings, not build options; recipe keys in ``overrides`` are never build options.
     """
     if overrides and overrides.get("one_shot"):
         overrides = None
     kwargs = dict(getattr(space, "build_defaults", {}).get(info.family, {}))
-    for key in ("channels", "layers"):
-        if getattr(config, key, None) is not None:
-            kwargs[key] = getattr(config, key)
+    for key, given in (("channels", channels), ("layers", layers)):
+        value = given if given is not None else getattr(config, key, None)
+        if value is not None:
+            kwargs[key] = value
     kwargs.update({k: v for k, v in (overrides or {}).items() if k not in RECIPE_KEYS})
     return kwargs
 
@@ -63,15 +69,87 @@ def worker_info(device: torch.device) -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": os.getpid(), "device": name}
 
 
+def set_threads(threads: int | None, device: torch.device, info: Any) -> None:
+    """Set torch's CPU threads for trials: ``threads`` when given, else 1 for ``digits`` on the CPU.
+
+    Digits models are so small that intra-op parallelism costs more than it gains
+    (see :mod:`evaluators.local`); other datasets keep torch's default.
+    """
+    if threads is None and device.type == "cpu" and info is not None and info.family == "digits":
+        threads = 1
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+
+
 def save_weights(model: torch.nn.Module, path: str | Path) -> None:
     """Atomically write ``model.state_dict()`` as CPU tensors (loadable with ``weights_only=True``)."""
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
 
 
 def checkpoint_path(checkpoint_dir: str | Path, trial_id: str) -> Path:
     return Path(checkpoint_dir) / f"{safe_name(trial_id)}.pt"
+
+
+def input_shape(info: Any) -> tuple[int, int, int, int]:
+    """The batch-1 input shape of a dataset."""
+    return (1, info.in_channels, info.image_size, info.image_size)
+
+
+def size_metrics(model: torch.nn.Module, shape: tuple[int, ...]) -> dict[str, float]:
+    """``params`` (auxiliary head excluded) and ``macs`` (batch 1); also checks that ``shape`` fits."""
+    from nas.nn.measure import count_macs, count_params
+
+    return {"params": count_params(model), "macs": count_macs(model, shape)}
+
+
+def latency_ms(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
+    """CPU latency at batch 1: the median of :data:`LATENCY_REPEATS` runs after one warm-up."""
+    from nas.nn.measure import measure_latency_ms
+
+    return measure_latency_ms(model, shape, device="cpu", warmup=1, repeats=LATENCY_REPEATS)
+
+
+class TrialRecord:
+    """What every trial's result shares: its start, worker, deadline and checkpoint.
+
+    :meth:`done` makes the :class:`Result` (``cost`` = seconds since the start; with a
+    checkpoint, ``worker["resumed_from_epoch"]`` = :attr:`resumed_from`) and removes the
+    checkpoint: a returned result is final. :meth:`failure` turns an exception into a result.
+    """
+
+    def __init__(self, device: torch.device, config: Any, checkpoint: str | Path | None) -> None:
+        self.start = time.monotonic()
+        self.worker = worker_info(device)
+        self.device = device
+        self.checkpoint = None if checkpoint is None else Path(checkpoint)
+        self.timeout = getattr(config, "trial_timeout", None)
+        self.deadline = None if self.timeout is None else self.start + float(self.timeout)
+        self.resumed_from = 0  # the checkpoint epoch training continued from
+
+    def done(self, status: str, error: str | None = None, metrics: dict[str, float] | None = None,
+             report: dict[str, Any] | None = None, arch: Any = None) -> Result:
+        worker = dict(self.worker)
+        if self.checkpoint is not None:
+            self.checkpoint.unlink(missing_ok=True)
+            worker["resumed_from_epoch"] = self.resumed_from
+        return Result(status, metrics or {}, error, worker, report or {},  # type: ignore[arg-type]
+                      cost=time.monotonic() - self.start, arch=arch)
+
+    def failure(self, e: Exception, metrics: dict[str, float] | None = None,
+                report: dict[str, Any] | None = None) -> Result:
+        """``timeout`` for :class:`TrialTimeout`, else ``failed`` (OOM named; other errors with a traceback)."""
+        if isinstance(e, TrialError):
+            self.resumed_from = e.resumed_from
+        if isinstance(e, TrialTimeout):
+            return self.done("timeout", f"trial_timeout of {self.timeout:g}s exceeded: {e}", metrics, report)
+        if isinstance(e, TrialFailed):
+            return self.done("failed", str(e), metrics, report)
+        if _is_oom(e):
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            return self.done("failed", f"out of memory: {str(e).splitlines()[0]}", metrics, report)
+        tb = "".join(traceback.format_exception(e)[-12:])
+        return self.done("failed", f"{type(e).__name__}: {e}", metrics, {"traceback": tb, **(report or {})})
 
 
 def evaluate_candidate(
@@ -90,69 +168,49 @@ def evaluate_candidate(
     an auxiliary head), ``macs`` (batch 1), ``latency_ms`` (CPU, batch 1, median
     of 3), ``train_seconds`` and ``epochs``. With ``checkpoint_dir`` the trial
     checkpoints every epoch and a re-run of the same proposal continues from the
-    last finished epoch; the checkpoint is removed once a result is returned.
-    With ``weights_path`` the trained ``state_dict`` (CPU tensors) of an ok trial is
-    written there atomically, for ``nas export``.
+    last finished epoch (``worker["resumed_from_epoch"]``; a checkpoint written with
+    other settings, or unreadable, is discarded); the checkpoint is removed once a
+    result is returned. With ``weights_path`` the trained ``state_dict`` (CPU tensors)
+    of an ok trial is written there atomically, for ``nas export``.
     """
-    start = time.monotonic()
     device = torch.device(device)
-    worker = worker_info(device)
     ckpt = checkpoint_path(checkpoint_dir, proposal.id) if checkpoint_dir is not None else None
+    if proposal.arch is None and proposal.config.get("one_shot") == "darts":  # a whole DARTS search
+        from evaluators.oneshot import run_darts  # (weights_path: n/a, the result is an architecture)
 
-    def done(status: str, error: str | None = None, metrics: dict[str, float] | None = None,
-             report: dict[str, Any] | None = None) -> Result:
-        if ckpt is not None:
-            ckpt.unlink(missing_ok=True)
-        return Result(status, metrics or {}, error, worker, report or {}, cost=time.monotonic() - start)  # type: ignore[arg-type]
-
+        return run_darts(space, proposal, config, data, device=device, checkpoint=ckpt)
+    trial = TrialRecord(device, config, ckpt)
     if proposal.arch is None:
-        if proposal.config.get("one_shot") == "darts":  # a whole DARTS search (weights_path: n/a)
-            from evaluators.oneshot import run_darts
-
-            return run_darts(space, proposal, config, data, device=device, checkpoint=ckpt)
-        return done("failed", "proposal has no architecture (one-shot proposals need their own evaluator)")
+        return trial.done("failed", "proposal has no architecture (one-shot proposals need their own evaluator)")
     info = data.info
-    deadline = None if config.trial_timeout is None else start + float(config.trial_timeout)
     seed = trial_seed(config.seed, proposal.id)
     overrides = dict(proposal.config)
-    shape = (1, info.in_channels, info.image_size, info.image_size)
+    shape = input_shape(info)
     try:
         recipe = TrainRecipe.from_config(config, **{k: v for k, v in overrides.items() if k in RECIPE_KEYS})
     except Exception as e:  # noqa: BLE001 - e.g. epochs=0 in proposal.config
-        return done("failed", f"bad trial settings: {e}")
+        return trial.done("failed", f"bad trial settings: {e}")
     try:
         torch.manual_seed(seed)  # deterministic initial weights
         model = space.build(proposal.arch, in_channels=info.in_channels, num_classes=info.num_classes,
                             **build_kwargs(space, info, config, overrides))
-        from nas.nn.measure import count_macs, count_params, measure_latency_ms
-
-        params, macs = count_params(model), count_macs(model, shape)  # count_macs also checks the shapes
+        size = size_metrics(model, shape)  # count_macs also checks the shapes
     except Exception as e:  # noqa: BLE001 - any build error is this candidate's failure
-        return done("failed", f"build failed: {type(e).__name__}: {e}")
-    if ckpt is not None and ckpt.exists():
-        try:
-            load_checkpoint(ckpt, recipe, seed)
-        except ConfigError:  # stale (other settings, e.g. a search resumed with --force) or unreadable
-            ckpt.unlink(missing_ok=True)
+        return trial.done("failed", f"build failed: {type(e).__name__}: {e}")
     try:
-        outcome = train(model, data, recipe, device=device, seed=seed, deadline=deadline, checkpoint=ckpt)
-        latency = measure_latency_ms(model, shape, device="cpu", warmup=1, repeats=LATENCY_REPEATS)
-    except TrialFailed as e:
-        return done("failed", str(e), {"params": params, "macs": macs})
-    except TrialTimeout as e:
-        return done("timeout", f"trial_timeout of {config.trial_timeout:g}s exceeded: {e}",
-                    {"params": params, "macs": macs})
+        outcome = train(model, data, recipe, device=device, seed=seed, deadline=trial.deadline, checkpoint=ckpt,
+                        discard_stale=True)
+        trial.resumed_from = outcome.resumed_from
+        latency = latency_ms(model, shape)
     except Exception as e:  # noqa: BLE001 - e.g. a shape error in forward: the candidate fails, not the search
-        tb = "".join(traceback.format_exception(e)[-12:])
-        return done("failed", f"{type(e).__name__}: {e}", {"params": params, "macs": macs}, {"traceback": tb})
+        return trial.failure(e, dict(size))
     if weights_path is not None:
         save_weights(model, weights_path)
     metrics = {
         "val_acc": outcome.final_val_acc,
-        "params": params,
-        "macs": macs,
+        **size,
         "latency_ms": latency,
         "train_seconds": outcome.train_seconds,
         "epochs": outcome.epochs,
     }
-    return done("ok", None, metrics)
+    return trial.done("ok", None, metrics)

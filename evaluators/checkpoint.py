@@ -7,6 +7,11 @@ recipe and seed that produced it. It is written with ``torch.save`` into memory
 and then atomically (temp file + fsync + ``os.replace``, :mod:`nas.io`), and read
 back with ``torch.load(weights_only=True)``: only tensors and plain data, never
 arbitrary pickles.
+
+The helpers below are shared by both trainers (:func:`evaluators.trainer.train` and the
+DARTS search of :mod:`evaluators.oneshot`): :func:`atomic_torch_save` (also used for every
+``weights.pt``), :func:`rng_state` / :func:`restore_rng`, and :func:`save_state` /
+:func:`read_state`, which tag a state dict with a format string and check it on reading.
 """
 from __future__ import annotations
 
@@ -22,6 +27,49 @@ from nas.io import atomic_write_bytes
 FORMAT = "nas/train-checkpoint@1"
 
 
+# -- shared helpers ------------------------------------------------------------------------------
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save(obj)`` into memory, then written atomically (a reader never sees a torn file)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def rng_state(generator: torch.Generator, device: torch.device) -> dict[str, Any]:
+    """The torch CPU, data-generator and (on CUDA) device RNG states, for a checkpoint."""
+    return {"torch": torch.get_rng_state(), "data": generator.get_state(),
+            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def restore_rng(rng: dict[str, Any], generator: torch.Generator, device: torch.device) -> None:
+    """Set the RNG states saved by :func:`rng_state` (the CUDA one only when training on CUDA)."""
+    torch.set_rng_state(rng["torch"])
+    generator.set_state(rng["data"])
+    if device.type == "cuda" and rng.get("cuda") is not None:
+        torch.cuda.set_rng_state(rng["cuda"], device)
+
+
+def save_state(path: str | Path, fmt: str, state: dict[str, Any]) -> None:
+    """Atomically write ``state`` tagged with ``"format": fmt``."""
+    atomic_torch_save({"format": fmt, **state}, path)
+
+
+def read_state(path: str | Path, fmt: str, what: str) -> dict[str, Any]:
+    """The state at ``path`` (``weights_only``); :class:`ConfigError` if unreadable or not ``fmt``.
+
+    ``what`` names the kind of file in the messages (e.g. ``training checkpoint``).
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - unreadable for whatever reason
+        raise ConfigError(f"{path}: unreadable {what} ({type(e).__name__}); "
+                          "delete it to start training over") from None
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        raise ConfigError(f"{path}: not a nas {what} ({fmt}); delete it to start over")
+    return state
+
+
+# -- training checkpoints ------------------------------------------------------------------------
 def save_checkpoint(
     path: str | Path,
     *,
@@ -36,43 +84,42 @@ def save_checkpoint(
     recipe: Any,
     seed: int,
 ) -> None:
-    rng = {"torch": torch.get_rng_state(), "data": generator.get_state(), "cuda": None}
-    if device.type == "cuda":
-        rng["cuda"] = torch.cuda.get_rng_state(device)
-    state = {
-        "format": FORMAT,
+    save_state(path, FORMAT, {
         "epoch": epoch,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
-        "rng": rng,
+        "rng": rng_state(generator, device),
         "history": [dict(r) for r in history],
         "train_seconds": float(train_seconds),
         "recipe": recipe.to_dict(),
         "seed": int(seed),
-    }
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    })
 
 
-def load_checkpoint(path: str | Path, recipe: Any, seed: int) -> dict[str, Any] | None:
+def load_checkpoint(path: str | Path, recipe: Any, seed: int, *,
+                    discard_stale: bool = False) -> dict[str, Any] | None:
     """The saved state, or ``None`` if ``path`` does not exist.
 
     A checkpoint written by a different recipe or seed is refused
     (:class:`ConfigError` naming the first differing field): continuing it would
-    silently mix two trainings.
+    silently mix two trainings. With ``discard_stale`` such a checkpoint, or an
+    unreadable one, is deleted instead and ``None`` returned (a search trial then
+    starts over, e.g. after a resume with ``--force``).
     """
     path = Path(path)
     if not path.exists():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - unreadable for whatever reason
-        raise ConfigError(f"{path}: unreadable training checkpoint ({type(e).__name__}); "
-                          "delete it to start training over") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ConfigError(f"{path}: not a nas training checkpoint ({FORMAT}); delete it to start over")
+        return _checked(path, read_state(path, FORMAT, "training checkpoint"), recipe, seed)
+    except ConfigError:
+        if not discard_stale:
+            raise
+        path.unlink(missing_ok=True)
+        return None
+
+
+def _checked(path: Path, state: dict[str, Any], recipe: Any, seed: int) -> dict[str, Any]:
     saved, now = state["recipe"], recipe.to_dict()
     for key in now:
         if saved.get(key) != now[key]:

@@ -107,9 +107,12 @@ def dataset_info(name: str, data_dir: str | os.PathLike | None = None, *,
         return DatasetInfo(name, *_SHAPE_ONLY[name])
     if name.startswith("imagefolder:"):
         root, size = _parse_imagefolder(name, image_size)
-        classes = _folder_classes(_folder_splits(root)[0])
-        return DatasetInfo(name, 3, len(classes), size, "imagenet" if size >= 128 else "cifar")
+        return _imagefolder_info(name, size, _folder_classes(_folder_splits(root)[0]))
     raise _unknown(name)
+
+
+def _imagefolder_info(name: str, size: int, classes: list[str]) -> DatasetInfo:
+    return DatasetInfo(name, 3, len(classes), size, "imagenet" if size >= 128 else "cifar")
 
 
 def _parse_imagefolder(name: str, image_size: int | None) -> tuple[Path, int]:
@@ -169,13 +172,20 @@ def load_data(
         from evaluators.imagefolder import load_imagefolder
 
         root, size = _parse_imagefolder(name, image_size)
-        info = dataset_info(name, image_size=size)
-        return load_imagefolder(info, root, _folder_splits(root), seed=seed, device=device,
-                                val_fraction=val_fraction, augment=augment, cutout=cutout)
+        splits = _folder_splits(root)  # the folder is scanned once: splits and classes are passed down
+        classes = _folder_classes(splits[0])
+        return load_imagefolder(_imagefolder_info(name, size, classes), root, splits, classes, seed=seed,
+                                device=device, val_fraction=val_fraction, augment=augment, cutout=cutout)
     if name in _SHAPE_ONLY:
         raise DataError(f"{name} cannot be loaded by name: point to a local copy with "
                         f"--dataset imagefolder:PATH@{_SHAPE_ONLY[name][2]} (one subfolder per class)")
     raise _unknown(name)
+
+
+def load_for_config(config: Any, device: str | torch.device) -> DataBundle:
+    """:func:`load_data` with a search config's dataset, data_dir, download and seed (the evaluators' data)."""
+    return load_data(config.dataset, data_dir=config.data_dir, download=config.download, seed=config.seed,
+                     device=device)
 
 
 def stratified_split(labels: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:

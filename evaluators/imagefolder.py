@@ -24,10 +24,11 @@ from nas.errors import DataError
 Sample = tuple[Path, int]
 
 
-def _samples(folder: Path, classes: list[str]) -> list[Sample]:
+def _samples(folder: Path, classes: list[str], listed: list[str] | None = None) -> list[Sample]:
+    """The images of ``folder`` labelled by ``classes``; ``listed``: its class folders when already known."""
     index = {c: i for i, c in enumerate(classes)}
     out: list[Sample] = []
-    for c in D._folder_classes(folder):
+    for c in D._folder_classes(folder) if listed is None else listed:
         if c not in index:
             raise DataError(f"image folder {folder} has class {c!r}, which the training folder lacks")
         for entry in sorted(os.scandir(folder / c), key=lambda e: e.name):
@@ -79,6 +80,7 @@ def load_imagefolder(
     info: "D.DatasetInfo",
     root: Path,
     splits: tuple[Path, Path | None, Path | None],
+    classes: list[str],
     *,
     seed: int,
     device: torch.device,
@@ -86,16 +88,19 @@ def load_imagefolder(
     augment: bool,
     cutout: int,
 ) -> "D.DataBundle":
-    """Build the train/val/test sources of an image folder (see the module docstring)."""
+    """Build the train/val/test sources of an image folder (see the module docstring).
+
+    ``splits`` (train, val, test folders) and ``classes`` (those of the train folder) are
+    what :func:`evaluators.data.load_data` found when it scanned the folder.
+    """
     train_dir, val_dir, test_dir = splits
-    classes = D._folder_classes(train_dir)
     if val_dir is None:
-        every = _samples(root, classes)
+        every = _samples(root, classes, classes)
         labels = np.array([label for _, label in every], dtype=np.int64)
         parts = D.stratified_split(labels, (val_fraction, val_fraction), seed)
         val, test, train = ([every[i] for i in idx] for idx in parts)
     else:
-        train, val = _samples(train_dir, classes), _samples(val_dir, classes)
+        train, val = _samples(train_dir, classes, classes), _samples(val_dir, classes)
         test = _samples(test_dir, classes) if test_dir is not None else val
     if not train or not val:
         which = "training" if not train else "validation"

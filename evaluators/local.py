@@ -67,21 +67,10 @@ class LocalEvaluator(Evaluator):
     def data(self) -> Any:
         """The dataset bundle, loaded on first use."""
         if self._data is None:
-            from evaluators.data import load_data
+            from evaluators.data import load_for_config
 
-            c = self.config
-            self._data = load_data(c.dataset, data_dir=c.data_dir, download=c.download, seed=c.seed,
-                                   device=self.device)
+            self._data = load_for_config(self.config, self.device)
         return self._data
-
-    def _set_threads(self) -> None:
-        threads = self.threads
-        if threads is None and self.device.type == "cpu" and self.data.info.family == "digits":
-            threads = 1
-        if threads is not None:
-            import torch
-
-            torch.set_num_threads(threads)
 
     def check(self) -> Any:
         """Resolve the device and load the dataset now; raises ConfigError/DataError. Returns its info."""
@@ -99,10 +88,10 @@ class LocalEvaluator(Evaluator):
         """
         if not self._queue:
             return []
-        from evaluators.candidate import evaluate_candidate
+        from evaluators.candidate import evaluate_candidate, set_threads
 
         proposal = self._queue.popleft()
-        self._set_threads()
+        set_threads(self.threads, self.device, self.data.info)
         ckpt_dir = weights = None
         if self.run_dir is not None:
             ckpt_dir = self.run_dir / CHECKPOINTS
@@ -114,10 +103,6 @@ class LocalEvaluator(Evaluator):
 
     def capacity(self) -> int:
         return 1
-
-    def pending(self) -> int:
-        """Number of queued trials not yet run."""
-        return len(self._queue)
 
     def shutdown(self) -> None:
         self._queue.clear()

@@ -33,6 +33,11 @@ Checkpoints
     retried after a node failure, or re-submitted by a resumed driver with the same id,
     continues from its last epoch (``Result.worker["resumed_from_epoch"]``). Without shared
     storage a retry on another node starts from epoch 0 (a warning says so at start).
+Weights
+    With a run directory and ``keep_weights`` not 0, an ok trial's trained weights are written
+    to ``<run dir>/weights/<trial id>.pt`` (:func:`~nas.rundir.trial_weights_path`, absolute),
+    where the driver prunes them to the top ``keep_weights`` and ``nas export`` reads them; so
+    on a multi-node cluster the run directory must be on storage every node sees.
 """
 from __future__ import annotations
 
@@ -47,6 +52,7 @@ from evaluators.base import Evaluator
 from evaluators.ray_resources import RayOptions, ResourcePlan, plan_resources
 from evaluators.ray_worker import DEFAULT_EVALUATE, probe_data, run_trial
 from nas.errors import ConfigError, NasError
+from nas.rundir import CHECKPOINTS, trial_weights_path
 from nas.types import Proposal, Result
 
 #: seconds allowed for the start-up data check on a worker
@@ -69,6 +75,14 @@ def import_ray() -> Any:
 def worker_env() -> dict[str, str]:
     """``NAS_*`` variables of this process, for the tasks' ``runtime_env``."""
     return {k: v for k, v in os.environ.items() if k.startswith("NAS_") and k not in DRIVER_ONLY_ENV}
+
+
+def task_options(**options: Any) -> dict[str, Any]:
+    """``ray.remote`` options plus the ``runtime_env`` that forwards :func:`worker_env` (when any)."""
+    env = worker_env()
+    if env:
+        options["runtime_env"] = {"env_vars": env}
+    return options
 
 
 def _reachable(address: str) -> str:
@@ -129,8 +143,14 @@ class RayEvaluator(Evaluator):
         if self.run_dir is None:
             return None
         if self.options.storage is not None:
-            return Path(self.options.storage).expanduser().resolve() / self.run_dir.name / "checkpoints"
-        return self.run_dir.resolve() / "checkpoints"
+            return Path(self.options.storage).expanduser().resolve() / self.run_dir.name / CHECKPOINTS
+        return self.run_dir.resolve() / CHECKPOINTS
+
+    def weights_path(self, trial_id: str) -> Path | None:
+        """Absolute path for the trained weights of ``trial_id``, or None (no run, or ``keep_weights`` 0)."""
+        if self.run_dir is None or self.config.keep_weights == 0:
+            return None
+        return trial_weights_path(self.run_dir.resolve(), trial_id)
 
     def _device(self) -> str:
         return "cuda" if self.plan is not None and self.plan.gpus_per_trial > 0 else "cpu"
@@ -175,13 +195,8 @@ class RayEvaluator(Evaluator):
                 f"nas: warning: the Ray cluster has {self.plan.nodes} nodes and no --storage was given: trial "
                 f"checkpoints go to {self.checkpoint_dir} on each node's own disk, so a trial retried on "
                 "another node restarts from epoch 0\n")
-        options: dict[str, Any] = {
-            "num_cpus": self.plan.cpus_per_trial, "num_gpus": self.plan.gpus_per_trial,
-            "max_retries": self.options.max_retries, "retry_exceptions": False,
-        }
-        env = worker_env()
-        if env:
-            options["runtime_env"] = {"env_vars": env}
+        options = task_options(num_cpus=self.plan.cpus_per_trial, num_gpus=self.plan.gpus_per_trial,
+                               max_retries=self.options.max_retries, retry_exceptions=False)
         # num_gpus > 0 in ray.remote(...) makes Ray default to max_calls=1 (see the module docstring)
         self._remote = ray.remote(**options)(run_trial)
         return self.plan
@@ -192,13 +207,10 @@ class RayEvaluator(Evaluator):
         if not self._checked:
             import ray
 
-            options: dict[str, Any] = {"num_cpus": min(plan.cpus_per_trial, 1.0), "num_gpus": 0, "max_retries": 1}
-            env = worker_env()
-            if env:
-                options["runtime_env"] = {"env_vars": env}
+            options = task_options(num_cpus=min(plan.cpus_per_trial, 1.0), num_gpus=0, max_retries=1)
             ref = ray.remote(**options)(probe_data).remote(self._payload_config())
             try:
-                info = ray.get(ref, timeout=PROBE_TIMEOUT)
+                ray.get(ref, timeout=PROBE_TIMEOUT)
             except ray.exceptions.GetTimeoutError:
                 ray.cancel(ref, force=True)
                 raise ConfigError(f"the Ray cluster ran no task within {PROBE_TIMEOUT:g}s "
@@ -210,7 +222,6 @@ class RayEvaluator(Evaluator):
                 raise ConfigError(f"dataset {self.config.dataset!r} failed to load on a Ray worker: "
                                   f"{_first_line(cause or e)}") from None
             self._checked = True
-            self.probe = info
         return {"address": self.address, "plan": plan.describe()}
 
     # -- Evaluator contract -------------------------------------------------------------------------
@@ -219,13 +230,14 @@ class RayEvaluator(Evaluator):
 
     def submit(self, proposal: Proposal) -> None:
         self.connect()
-        ckpt = self.checkpoint_dir
+        ckpt, weights = self.checkpoint_dir, self.weights_path(proposal.id)
         payload = {
             "proposal": {"id": proposal.id, "arch": None if proposal.arch is None else proposal.arch.to_dict(),
                          "config": dict(proposal.config), "info": {}},
             "config": self._payload_config(),
             "device": self._device(),
             "checkpoint_dir": None if ckpt is None else str(ckpt),
+            "weights_path": None if weights is None else str(weights),
             "threads": self.options.threads,
             "evaluate": self.evaluate,
             "evaluate_kwargs": self.evaluate_kwargs,
@@ -258,10 +270,6 @@ class RayEvaluator(Evaluator):
         except ray.exceptions.RayError as e:  # system failure after max_retries retries
             return Result("failed", error=f"Ray task lost after {self.options.max_retries} retries: "
                                           f"{type(e).__name__}: {_first_line(e)}")
-
-    def pending(self) -> int:
-        """Number of trials submitted and not yet collected."""
-        return len(self._refs)
 
     def shutdown(self) -> None:
         """Cancel unfinished trials (their checkpoints stay for a resume); disconnect if we connected."""

@@ -7,8 +7,9 @@ reused by Ray across trials, GPU trial workers are not: see :mod:`evaluators.ray
 
 Each result carries, in ``Result.worker``, where the trial ran (Ray node id and ip, GPU ids,
 host, pid, device) and ``resumed_from_epoch``: the epoch of the per-epoch checkpoint the trial
-continued from (0 = from scratch), which shows that a trial re-run after a node or driver
-failure did not start over.
+continued from (0 = from scratch; reported by the evaluation function itself,
+:func:`~evaluators.candidate.evaluate_candidate`, 0 for functions that report none), which
+shows that a trial re-run after a node or driver failure did not start over.
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import importlib
 import os
 import socket
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 #: per-process caches: dataset bundles, spaces, evaluation functions
@@ -47,11 +47,10 @@ def _data(config: Any, device: Any) -> Any:
     """The dataset on ``device``, loaded at most once per worker process."""
     key = (config.dataset, config.data_dir, config.download, config.seed, str(device))
     if key not in _DATA:
-        from evaluators.data import load_data
+        from evaluators.data import load_for_config
 
         _DATA.clear()  # one dataset per worker: a new search's data replaces the old
-        _DATA[key] = load_data(config.dataset, data_dir=config.data_dir, download=config.download,
-                               seed=config.seed, device=device)
+        _DATA[key] = load_for_config(config, device)
     return _DATA[key]
 
 
@@ -68,35 +67,12 @@ def ray_context() -> dict[str, Any]:
             "host": socket.gethostname(), "pid": os.getpid()}
 
 
-def checkpoint_epoch(checkpoint_dir: str | Path | None, proposal: Any, config: Any) -> int:
-    """The epoch a trial will resume from: that of its valid checkpoint, else 0.
-
-    Uses the checks of :func:`evaluators.candidate.evaluate_candidate` (same recipe and
-    seed), which discards a checkpoint written with other settings.
-    """
-    if checkpoint_dir is None:
-        return 0
-    from evaluators.candidate import RECIPE_KEYS, checkpoint_path, trial_seed
-
-    path = checkpoint_path(checkpoint_dir, proposal.id)
-    if not path.exists():
-        return 0
-    from evaluators.checkpoint import load_checkpoint
-    from evaluators.trainer import TrainRecipe
-
-    try:
-        recipe = TrainRecipe.from_config(config, **{k: v for k, v in proposal.config.items() if k in RECIPE_KEYS})
-        state = load_checkpoint(path, recipe, trial_seed(config.seed, proposal.id))
-    except Exception:  # noqa: BLE001 - stale or unreadable: evaluate_candidate starts over
-        return 0
-    return 0 if state is None else int(state["epoch"])
-
-
 def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
     """Evaluate one proposal on this worker; returns ``Result.to_dict()``.
 
     ``payload``: ``proposal`` (``Proposal.to_dict()``), ``config`` (``SearchConfig.to_dict()``),
     ``device`` (``cpu`` | ``cuda``: the GPU(s) Ray assigned), ``checkpoint_dir`` (or None),
+    ``weights_path`` (where an ok trial's trained weights go, or None: not passed on),
     ``threads`` (or None), ``evaluate`` (``module:function`` with the signature of
     :func:`~evaluators.candidate.evaluate_candidate`; default that function) and
     ``evaluate_kwargs``. Bad candidates come back as failed results (never retried); only
@@ -104,14 +80,14 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
     """
     import torch
 
+    from evaluators.candidate import set_threads
     from nas.config import SearchConfig
     from nas.types import Proposal, Result
 
     where = ray_context()
     proposal = Proposal.from_dict(payload["proposal"])
     config = SearchConfig.from_dict(payload["config"], where="ray trial config")
-    target = payload.get("evaluate") or DEFAULT_EVALUATE
-    fn = _function(target)
+    fn = _function(payload.get("evaluate") or DEFAULT_EVALUATE)
     if payload["device"] == "cuda":
         if not torch.cuda.is_available():
             return Result("failed", error=f"Ray assigned GPU(s) {where['gpu_ids']} on node {where['node_ip']}, "
@@ -119,17 +95,14 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
         device = torch.device("cuda")  # Ray sets CUDA_VISIBLE_DEVICES: cuda:0 is the assigned GPU
     else:
         device = torch.device("cpu")
-    threads = payload.get("threads")
-    if threads:
-        torch.set_num_threads(int(threads))
     data = _data(config, device) if getattr(fn, "needs_data", True) else None
-    if threads is None and device.type == "cpu" and data is not None and data.info.family == "digits":
-        torch.set_num_threads(1)  # tiny models: one thread beats intra-op parallelism (evaluators.local)
-    ckpt_dir = payload.get("checkpoint_dir")
-    resumed = checkpoint_epoch(ckpt_dir, proposal, config) if target == DEFAULT_EVALUATE else 0
-    result = fn(_space(config.space), proposal, config, data, device=device, checkpoint_dir=ckpt_dir,
-                **(payload.get("evaluate_kwargs") or {}))
-    result.worker = {**result.worker, **where, "resumed_from_epoch": resumed}
+    set_threads(payload.get("threads"), device, None if data is None else data.info)
+    kwargs = dict(payload.get("evaluate_kwargs") or {})
+    if payload.get("weights_path"):
+        kwargs["weights_path"] = payload["weights_path"]
+    result = fn(_space(config.space), proposal, config, data, device=device,
+                checkpoint_dir=payload.get("checkpoint_dir"), **kwargs)
+    result.worker = {"resumed_from_epoch": 0, **result.worker, **where}
     return result.to_dict()
 
 
@@ -145,7 +118,7 @@ def probe_data(config_dict: dict[str, Any]) -> dict[str, Any]:
 
 
 def sleep_candidate(space: Any, proposal: Any, config: Any, data: Any, *, device: Any,
-                    checkpoint_dir: Any = None, seconds: float = 0.1) -> Any:
+                    checkpoint_dir: Any = None, weights_path: Any = None, seconds: float = 0.1) -> Any:
     """A trivial candidate for benchmarks: sleep ``seconds`` and score the arch key.
 
     Goes through the same task path as real trials (payload, worker, result), without

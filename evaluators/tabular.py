@@ -261,7 +261,6 @@ class TabularEvaluator(Evaluator):
         self._index_col = t.column("arch_index") if t.has("arch_index") else None
         self._queue: deque[tuple[str, Result]] = deque()
         self._rows: dict[tuple, int] = {}  # Architecture.spec -> row
-        self.n_evaluated = 0
 
     # -- lookup -------------------------------------------------------------------------
     def row_of(self, arch: Architecture) -> int:
@@ -313,7 +312,6 @@ class TabularEvaluator(Evaluator):
             res = Result("failed", error="the tabular evaluator needs an architecture")
         else:
             res = self.lookup(proposal.arch)
-        self.n_evaluated += 1
         self._queue.append((proposal.id, res))
 
     def results(self, timeout: float | None = None) -> list[tuple[str, Result]]:

@@ -34,16 +34,23 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from evaluators.checkpoint import load_checkpoint, save_checkpoint
+from evaluators.checkpoint import load_checkpoint, restore_rng, save_checkpoint
 from nas.errors import ConfigError
 from nas.io import atomic_write_text
 
 #: on CUDA the loss is checked for NaN/inf every this many steps (and at epoch end).
 CUDA_FINITE_CHECK_EVERY = 50
+#: the :class:`TrainRecipe` fields a search config sets (:meth:`TrainRecipe.from_config`)
+SEARCH_FIELDS = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "grad_clip")
 
 
 class TrialError(Exception):
-    """Base of the two ways a trial ends without a result (never a user error)."""
+    """Base of the two ways a trial ends without a result (never a user error).
+
+    ``resumed_from`` is the checkpoint epoch the failed training had continued from (0: from scratch).
+    """
+
+    resumed_from: int = 0
 
 
 class TrialFailed(TrialError):
@@ -97,9 +104,8 @@ class TrainRecipe:
 
     @classmethod
     def from_config(cls, config: Any, **overrides: Any) -> "TrainRecipe":
-        """The ``search`` recipe with the training fields of a ``SearchConfig``."""
-        keys = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "grad_clip")
-        return cls.preset("search", **{**{k: getattr(config, k) for k in keys}, **overrides})
+        """The ``search`` recipe with the training fields of a ``SearchConfig`` (:data:`SEARCH_FIELDS`)."""
+        return cls.preset("search", **{**{k: getattr(config, k) for k in SEARCH_FIELDS}, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -120,6 +126,7 @@ class TrainOutcome:
     history: list[dict[str, float]] = field(default_factory=list)  # one row per epoch (see CSV columns)
     train_seconds: float = 0.0
     stopped: bool = False          # ended early by StopTraining
+    resumed_from: int = 0          # the checkpoint epoch training continued from (0: from scratch)
 
     @property
     def epochs(self) -> int:
@@ -203,6 +210,7 @@ def train(
     seed: int,
     deadline: float | None = None,
     checkpoint: str | Path | None = None,
+    discard_stale: bool = False,
     start_epoch: int = 0,
     on_epoch: Callable[[dict[str, float]], Any] | None = None,
     log_csv: str | Path | None = None,
@@ -213,7 +221,10 @@ def train(
     (:class:`TrialTimeout`). A NaN/inf loss or CUDA OOM raises :class:`TrialFailed`.
     With ``checkpoint`` the full training state is saved atomically after each
     epoch and training resumes from it when the file exists (then ``start_epoch``
-    is ignored; otherwise it positions the LR schedule and drop-path ramp).
+    is ignored; otherwise it positions the LR schedule and drop-path ramp); a checkpoint
+    written with another recipe or seed is a ConfigError, or with ``discard_stale`` deleted
+    (training starts over). ``outcome.resumed_from`` (and ``resumed_from`` of a raised
+    :class:`TrialError`) is the epoch it resumed from.
     ``on_epoch(row)`` is called after each epoch; it may raise :class:`StopTraining`.
     """
     device = torch.device(device)
@@ -229,16 +240,15 @@ def train(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=recipe.epochs, eta_min=recipe.eta_min)
     outcome = TrainOutcome()
     epoch = start_epoch
-    state = load_checkpoint(checkpoint, recipe, seed) if checkpoint is not None else None
+    state = None
+    if checkpoint is not None:
+        state = load_checkpoint(checkpoint, recipe, seed, discard_stale=discard_stale)
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        gen.set_state(state["rng"]["data"])
-        if cuda and state["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
-        epoch = int(state["epoch"])
+        restore_rng(state["rng"], gen, device)
+        epoch = outcome.resumed_from = int(state["epoch"])
         outcome.history = [dict(r) for r in state["history"]]
         outcome.train_seconds = float(state["train_seconds"])
     else:
@@ -279,10 +289,15 @@ def train(
         if not _is_oom(e):
             raise
         oom = str(e).splitlines()[0]  # leave the except block first so the failed step's tensors are freed
+    except TrialError as e:
+        e.resumed_from = outcome.resumed_from
+        raise
     if oom is not None:
         if cuda:
             torch.cuda.empty_cache()
-        raise TrialFailed(f"out of memory at epoch {epoch + 1}: {oom}")
+        err = TrialFailed(f"out of memory at epoch {epoch + 1}: {oom}")
+        err.resumed_from = outcome.resumed_from
+        raise err
     return outcome
 
 

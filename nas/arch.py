@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import networkx as nx
 import yaml
 
-from nas.cell import OUT, cell_spec, input_names, make_cell, n_inputs_of, node_index
+from nas.cell import OUT, cell_spec, make_cell, n_inputs_of
 from nas.errors import InvalidArchitecture
+from nas.io import atomic_write_text, yaml_problem
 
 FORMAT = "nas/arch@1"
 ZERO_OPS = frozenset({"none"})
@@ -49,11 +51,15 @@ class Architecture:
     # -- identity -------------------------------------------------------------
     @cached_property
     def spec(self) -> tuple:
-        """Exact, hashable structure (cells in order, blocks, macro); used for ``==``."""
+        """Exact, hashable structure (cells in order with their input counts, blocks, macro); used for ``==``.
+
+        At least as fine as :attr:`key` (the key cache and ``SearchSpace.ensure_valid`` memoize
+        on it): scalars carry their type, so ``se: 0`` and ``se: 0.0`` differ, as their keys do.
+        """
         cells = None
         if self.cells is not None:
-            cells = tuple((name, cell_spec(g)) for name, g in self.cells.items())
-        blocks = None if self.blocks is None else tuple(tuple(sorted(b.items())) for b in self.blocks)
+            cells = tuple((name, n_inputs_of(g), cell_spec(g)) for name, g in self.cells.items())
+        blocks = None if self.blocks is None else tuple([_freeze(b) for b in self.blocks])
         return (self.space, cells, blocks, _freeze(self.macro))
 
     def __eq__(self, other: object) -> bool:
@@ -124,15 +130,10 @@ class Architecture:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            loc = f" line {mark.line + 1}" if mark is not None else ""
-            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-            raise InvalidArchitecture(f"{where}:{loc} malformed YAML: {problem}") from None
+            raise InvalidArchitecture(f"{where}: {yaml_problem(e)}") from None
         return cls.from_dict(data, where)
 
     def save(self, path: str | Path) -> None:
-        from nas.io import atomic_write_text
-
         atomic_write_text(path, self.to_yaml())
 
     @classmethod
@@ -149,12 +150,32 @@ class Architecture:
 
 # -- helpers ------------------------------------------------------------------
 
+_SCALARS = frozenset({"str", "int", "float", "bool", "NoneType"})
+
+
 def _freeze(x: Any) -> Any:
+    """Hashable form of plain data, as fine as its JSON (which the key hashes).
+
+    A scalar becomes ``(value, type name)``, so ``0``, ``0.0`` and ``False`` differ. A
+    mapping becomes its sorted items and a list or tuple its items, followed by one
+    signature string: ``"{}:int,float"`` / ``"[]:str"`` (the value types, in order) when
+    every value is a scalar, the common case (blocks, macro), else ``"{}"`` / ``"[]"``
+    with the values frozen. The last element thus tells the three forms apart, and one
+    tuple and one string per container keep ``.spec`` cheap to build and to keep.
+    """
     if isinstance(x, Mapping):
-        return tuple(sorted((k, _freeze(v)) for k, v in x.items()))
+        items = sorted(x.items())
+        names = [type(v).__name__ for _, v in items]
+        if _SCALARS.issuperset(names):
+            items.append("{}:" + ",".join(names))
+            return tuple(items)
+        return (*[(k, _freeze(v)) for k, v in items], "{}")
     if isinstance(x, (list, tuple)):
-        return tuple(_freeze(v) for v in x)
-    return x
+        names = [type(v).__name__ for v in x]
+        if _SCALARS.issuperset(names):
+            return (*x, "[]:" + ",".join(names))
+        return (*map(_freeze, x), "[]")
+    return (x, type(x).__name__)
 
 
 def _cell_to_dict(g: nx.MultiDiGraph) -> dict[str, Any]:
@@ -326,12 +347,4 @@ def arch_key(arch: Architecture) -> str:
     return key
 
 
-def flat_genotype(g: nx.MultiDiGraph) -> tuple[list[tuple[str, int]], list[int]]:
-    """A 2-input cell as DARTS flat pairs ``[(op, index), ...]`` and concat indices."""
-    n_in = n_inputs_of(g)
-    nodes, concat = cell_spec(g)
-    pairs = [(op, node_index(src, n_in)) for _, ins in nodes for op, src in ins]
-    return pairs, [node_index(c, n_in) for c in concat]
-
-
-__all__ = ["Architecture", "FORMAT", "arch_key", "canonical_cell", "flat_genotype", "input_names"]
+__all__ = ["Architecture", "FORMAT", "arch_key", "canonical_cell"]

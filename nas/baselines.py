@@ -202,11 +202,12 @@ def densenet_bc_100(info: Any, **options: Any) -> nn.Module:
 # -- literature architectures through nas.zoo -----------------------------------------------------
 def _zoo_builder(zoo_name: str) -> Callable[..., nn.Module]:
     def build(info: Any, **options: Any) -> nn.Module:
+        from evaluators.candidate import build_kwargs
         from nas.zoo import get_space, load_genotype
 
         arch = load_genotype(zoo_name)
         space = get_space(arch.space)
-        kwargs = {**space.build_defaults.get(info.family, {}), **options}
+        kwargs = {**build_kwargs(space, info), **options}  # the family's build defaults, then the options
         return space.build(arch, in_channels=info.in_channels, num_classes=info.num_classes, **kwargs)
 
     build.__doc__ = f"literature architecture {zoo_name!r} (nas.zoo), built by its space"
@@ -229,7 +230,6 @@ def _register() -> None:
 
 
 _register()
-_BY_KEY = {normalize(n): n for n in BASELINES.names()}
 
 
 def list_baselines() -> list[str]:
@@ -238,8 +238,11 @@ def list_baselines() -> list[str]:
 
 
 def canonical_name(name: str) -> str | None:
-    """The registered spelling of ``name`` (``ResNet-20`` -> ``resnet20``), or ``None``."""
-    return _BY_KEY.get(normalize(name))
+    """The registered spelling of ``name`` (``ResNet-20`` -> ``resnet20``), or ``None``.
+
+    Looked up in the registry as it is now, so baselines registered after import are found.
+    """
+    return {normalize(n): n for n in BASELINES.names()}.get(normalize(name))
 
 
 def is_zoo_baseline(name: str) -> bool:

@@ -82,6 +82,18 @@ class BenchConfig:
 # -- one run (in a worker process) --------------------------------------------------------
 
 _EVALUATORS: dict[tuple, Any] = {}
+_SPACES: dict[str, Any] = {}
+
+
+def _space(name: str) -> Any:
+    """One space instance per process: spaces are immutable, and their validation memo then
+    carries over from run to run (each mutation child is otherwise validated anew per run)."""
+    from nas.registry import SPACES
+
+    space = _SPACES.get(name)
+    if space is None:
+        space = _SPACES[name] = SPACES.create(name)
+    return space
 
 
 def _evaluator(space: Any, ev_options: Mapping[str, Any]) -> Any:
@@ -99,11 +111,11 @@ def run_once(space_name: str, strategy: str, options: Mapping[str, Any], seed: i
     """One search; returns the best-by-signal trial's values and the improvement trace."""
     from nas.config import SearchConfig
     from nas.objectives import accuracy
-    from nas.registry import SPACES, STRATEGIES, load_plugins
+    from nas.registry import STRATEGIES, load_plugins
     from nas.search import Search
 
     load_plugins()
-    space = SPACES.create(space_name)
+    space = _space(space_name)
     ev = _evaluator(space, ev_options)
     strat = STRATEGIES.create(strategy, space, seed=seed, objective=accuracy(), **dict(options))
     if "torch" in sys.modules:  # tiny controller ops: threads only add contention between workers
@@ -171,10 +183,10 @@ def run_bench(cfg: BenchConfig, *, progress: Any = None) -> dict[str, Any]:
         raise ConfigError(f"nas bench: --runs must be >= 1, got {cfg.runs}")
     if not cfg.time_budget > 0:
         raise ConfigError(f"nas bench: --time-budget must be > 0, got {cfg.time_budget}")
-    from nas.registry import SPACES, STRATEGIES, load_plugins
+    from nas.registry import STRATEGIES, load_plugins
 
     load_plugins()
-    space = SPACES.create(cfg.space)
+    space = _space(cfg.space)
     ev_opts = cfg.evaluator_options()
     ev = _evaluator(space, ev_opts)  # validates table/columns before any worker starts
     for name in cfg.strategies:

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import yaml
 
 from nas.errors import ConfigError
+from nas.io import yaml_problem
 
 #: fields a resumed search may change without ``--force``.
 RESUME_MUTABLE = frozenset(
@@ -120,9 +121,7 @@ class SearchConfig:
         except FileNotFoundError:
             raise ConfigError(f"{p}: no such config file") from None
         except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            loc = f" line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError(f"{p}:{loc} malformed YAML: {getattr(e, 'problem', None) or e}") from None
+            raise ConfigError(f"{p}: {yaml_problem(e)}") from None
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"{p}: cannot read: {e}") from None
         if data is None:

@@ -25,9 +25,10 @@ import networkx as nx
 from nas.arch import Architecture
 from nas.cell import OUT, n_inputs_of
 from nas.errors import ConfigError
+from nas.render import INPUT_ROLES, cell_title
 
 _NODE_COLORS = {"input": "#cfe2f3", "node": "#fff2cc", "concat": "#f9cb9c", "output": "#d9ead3"}
-_INPUT_ROLES = {2: {"in0": "c_{k-2}", "in1": "c_{k-1}"}, 1: {"in0": "input"}}
+_INPUT_ROLES = {**INPUT_ROLES, 1: {"in0": "input"}}  # a short label under the circle
 _RADIUS = 0.28  # node circle radius, data units
 _DX, _DY = 1.9, 1.1  # column and row spacing, data units
 _RADS = (0.0, 0.18, -0.18, 0.32, -0.32, 0.45, -0.45, 0.6, -0.6)  # arc3 curvatures tried, in order
@@ -205,7 +206,7 @@ def _draw_cell(ax: Any, patches: Any, name: str, g: nx.MultiDiGraph, plan: CellP
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal")
     ax.axis("off")
-    ax.set_title(f"cell {name}" if name != "cell" else "cell", fontsize=11, loc="left")
+    ax.set_title(cell_title(name), fontsize=11, loc="left")
 
 
 def _draw_blocks(ax: Any, patches: Any, blocks: Sequence[Mapping[str, Any]], macro: Mapping[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """Export architectures to runnable models (DESIGN §5): ``nas export RUN --top K``.
 
-:func:`export_top` ranks the ``ok`` trials of a run by the run's objective (``accuracy``:
-``val_acc``; ``mnas``: its reward; ``pareto``: ``val_acc``; ties keep journal order) and
+:func:`export_top` ranks the ``ok`` trials of a run by the run's objective
+(:meth:`~nas.objectives.Objective.rank_score`; ``accuracy``: ``val_acc``; ``mnas``: its reward;
+``pareto``: ``val_acc``; ties keep journal order) and
 calls :func:`export_arch` for each of the best ``K``, into ``RUN/best/<rank>-<trial id>/``
 (or ``OUT/<rank>-<trial id>/``). A folder holds:
 
@@ -117,11 +118,12 @@ def _plain(metrics: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _dataset_info(dataset: Any, data_dir: Any = None) -> Any:
+def _dataset_info(dataset: Any) -> Any:
+    """A ``DatasetInfo``: ``dataset`` itself, or that of the dataset it names (default ``digits``)."""
     if dataset is None or isinstance(dataset, str):
         from evaluators.data import dataset_info
 
-        return dataset_info(dataset or "digits", data_dir)
+        return dataset_info(dataset or "digits")
     return dataset
 
 
@@ -136,7 +138,6 @@ def export_arch(
     formats: str | Sequence[str] = FORMATS,
     metrics: Mapping[str, Any] | None = None,
     dataset: Any = "digits",
-    data_dir: str | None = None,
     seed: int = 0,
     meta: Mapping[str, Any] | None = None,
     commands: Sequence[tuple[str, str]] | None = None,
@@ -151,6 +152,8 @@ def export_arch(
     initialised after ``torch.manual_seed(seed)``. ``metrics`` (a trial's) go to the card and
     ``meta``; ``commands`` are extra ``(title, shell command)`` pairs for the card.
     """
+    from evaluators.candidate import build_kwargs as default_build_kwargs
+    from evaluators.checkpoint import atomic_torch_save
     from nas.export_card import render_card
     from nas.export_codegen import lower, render_model_py
     from nas.export_formats import torchscript_bytes, verify_source, write_onnx
@@ -167,8 +170,8 @@ def export_arch(
     if arch.space != space.name:
         raise InvalidArchitecture(f"architecture is from space {arch.space!r}, not {space.name!r}")
     space.validate(arch)
-    info = _dataset_info(dataset, data_dir)
-    kw = dict(space.build_defaults.get(info.family, {}) if build_kwargs is None else build_kwargs)
+    info = _dataset_info(dataset)
+    kw = default_build_kwargs(space, info) if build_kwargs is None else dict(build_kwargs)
     kw.setdefault("in_channels", info.in_channels)
     kw.setdefault("num_classes", info.num_classes)
     shape = (1, int(kw["in_channels"]), int(info.image_size), int(info.image_size))
@@ -213,7 +216,7 @@ def export_arch(
             atomic_write_text(stage / "model.py", source)
             written.append("model.py")
         if state is not None:
-            atomic_write_bytes(stage / "weights.pt", _tensor_bytes({k: v.detach().cpu() for k, v in state.items()}))
+            atomic_torch_save({k: v.detach().cpu() for k, v in state.items()}, stage / "weights.pt")
             written.append("weights.pt")
         if ts_bytes is not None:
             atomic_write_bytes(stage / "model.ts", ts_bytes)
@@ -258,16 +261,6 @@ def _check_destination(out_dir: Path) -> None:
         raise ConfigError(f"{out_dir}: exists and is not a folder")
 
 
-def _tensor_bytes(obj: Any) -> bytes:
-    import io
-
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
-
 def _swap_in(stage: Path, out_dir: Path) -> None:
     """Replace ``out_dir`` by the staged folder (two renames; the old one is then deleted)."""
     old = None
@@ -281,7 +274,10 @@ def _swap_in(stage: Path, out_dir: Path) -> None:
 
 # -- a run's top trials --------------------------------------------------------------------------
 def rank_trials(run_dir: str | Path) -> tuple[dict[str, Any], list[tuple[float, dict[str, Any]]]]:
-    """``(config, [(score, record), ...])``: the run's ok trials, best first, by its objective."""
+    """``(config, [(score, record), ...])``: the run's ok trials with a finite score, best first.
+
+    Scores are the objective's :meth:`~nas.objectives.Objective.rank_score`.
+    """
     import nas.objectives  # noqa: F401  (registers the objectives)
     from nas.registry import OBJECTIVES
     from nas.rundir import read_records, read_run_yaml
@@ -296,13 +292,8 @@ def rank_trials(run_dir: str | Path) -> tuple[dict[str, Any], list[tuple[float, 
     for rec in read_records(Path(run_dir) / "trials.jsonl"):
         if rec.get("status") != "ok" or (rec.get("result_arch") or rec.get("arch")) is None:
             continue
-        result = Result("ok", dict(rec.get("metrics") or {}))
-        if objective.multi:
-            vals = objective.values(result)
-            score = None if vals is None else vals[0]
-        else:
-            score = objective.score(result)
-        if score is not None and math.isfinite(score):
+        score = objective.rank_score(Result("ok", dict(rec.get("metrics") or {})))
+        if score is not None:  # None: no finite score
             scored.append((float(score), rec))
     scored.sort(key=lambda sr: -sr[0])  # stable: ties keep journal order
     return config, scored
@@ -330,7 +321,7 @@ def export_top(
     if not ranked:
         raise ConfigError(f"{run_dir}: no ok trials to export")
     config = SearchConfig.from_dict(stored, where=str(run_dir / RUN_YAML))
-    info = _dataset_info(config.dataset, config.data_dir)
+    info = _dataset_info(config.dataset)
     dest_root = run_dir / "best" if out is None else Path(out)
     jobs = []
     for rank, (score, rec) in enumerate(ranked[:top], start=1):

@@ -6,14 +6,15 @@ commands.
 """
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from evaluators.trainer import SEARCH_FIELDS, TrainRecipe
+
 #: TrainRecipe fields in flag order; bools become --x / --no-x (see ``nas train --help``)
-RECIPE_FLAGS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "grad_clip", "eta_min",
-                "auxiliary_weight", "drop_path", "cutout", "label_smoothing", "amp", "channels_last")
-_SEARCH_FIELDS = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "grad_clip")
+RECIPE_FLAGS = tuple(f.name for f in dataclasses.fields(TrainRecipe))
 
 
 def _flag(name: str, value: Any) -> list[str]:
@@ -44,7 +45,7 @@ def reproduce_commands(arch_path: str | Path, *, config: Any, trial_config: Mapp
         trial_config = {}
     full = ["nas", "train", arch, "--recipe", "full", *_data_flags(config)]
     proxy = ["nas", "train", arch, "--recipe", "search", *_data_flags(config)]
-    recipe = {k: getattr(config, k) for k in _SEARCH_FIELDS}
+    recipe = {k: getattr(config, k) for k in SEARCH_FIELDS}
     recipe.update({k: v for k, v in trial_config.items() if k in RECIPE_FLAGS})
     for k in RECIPE_FLAGS:
         if k in recipe:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from nas.arch import Architecture
-from nas.cell import cell_spec, n_inputs_of, node_index
+from nas.cell import COMBINES, cell_spec, n_inputs_of, node_index
 from nas.errors import ConfigError, InvalidArchitecture
 
 #: spaces whose architectures can be written as a standalone ``model.py``
@@ -59,7 +59,6 @@ CLASS_COMMENT: dict[str, str] = {
 }
 CLASS_COMMENT["NetworkImageNet"] = CLASS_COMMENT["NetworkCIFAR"]
 STAGE_KEYS = ("kernel", "expand", "se", "layers", "channels", "stride")
-COMBINES = ("add", "concat")
 _IDENT = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
@@ -70,12 +69,6 @@ class ModelSpec:
     class_name: str
     args: tuple[Any, ...]
     kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def build(self) -> Any:
-        """Instantiate the spec with the toolkit's own ``nas.nn`` classes."""
-        import nas.nn as nn_lib
-
-        return getattr(nn_lib, self.class_name)(*self.args, **self.kwargs)
 
 
 # -- literal checks ---------------------------------------------------------------------

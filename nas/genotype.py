@@ -243,7 +243,7 @@ def parse_nb201(text: str) -> nx.MultiDiGraph:
             if src in seen:
                 raise InvalidArchitecture(f"NB201 string: node {j} reads node {src} twice")
             seen.add(src)
-            ins.append((op, "in0" if src == 0 else f"n{src - 1}"))
+            ins.append((op, state_name(src, 1)))
         nodes.append(("add", ins))
     return make_cell(nodes, [f"n{len(nodes) - 1}"], 1)
 

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -29,14 +30,16 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+@functools.cache
 def _file_mode() -> int:
-    """The mode ``open()`` would give a new file (0o666 minus the umask); mkstemp uses 0o600."""
+    """The mode ``open()`` would give a new file (0o666 minus the umask); mkstemp uses 0o600.
+
+    Reading the umask means setting it briefly (process-wide), so this runs once, on the
+    first atomic write rather than at import time.
+    """
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
-
-
-_MODE = _file_mode()
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -44,7 +47,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, _MODE)
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -110,6 +113,19 @@ def repair_jsonl(path: str | Path) -> bool:
     return True
 
 
+def yaml_problem(e: BaseException) -> str:
+    """One line describing a YAML parse error: ``line N malformed YAML: <problem>``.
+
+    Callers prefix the file name (``f"{path}: {yaml_problem(e)}"``). The line is omitted
+    when PyYAML gives no position.
+    """
+    mark = getattr(e, "problem_mark", None)
+    loc = f"line {mark.line + 1} " if mark is not None else ""
+    lines = str(e).splitlines()
+    problem = getattr(e, "problem", None) or (lines[0] if lines else type(e).__name__)
+    return f"{loc}malformed YAML: {problem}"
+
+
 def read_yaml_doc(path: str | Path, fmt: str, body: str) -> dict[str, Any]:
     """Read a ``{format: fmt, body: {...}}`` YAML document written by the toolkit.
 
@@ -123,7 +139,9 @@ def read_yaml_doc(path: str | Path, fmt: str, body: str) -> dict[str, Any]:
     p = Path(path)
     try:
         doc = yaml.safe_load(p.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: {yaml_problem(e)}") from None
+    except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: cannot read: {str(e).splitlines()[0]}") from None
     if not isinstance(doc, dict) or doc.get("format") != fmt or not isinstance(doc.get(body), dict):
         raise ConfigError(f"{p}: field 'format' must be {fmt!r} with a {body!r} mapping")

@@ -5,9 +5,13 @@ registries, validates all of them (including the evaluator's eager dataset ``che
 **before** anything is created on disk, then creates or resumes the run directory and runs
 the driver. Any bad input raises a :class:`~nas.errors.NasError` (CLI exit 2) and leaves no
 run directory behind.
+
+Resuming (:func:`resume_config`) applies the same rules for the CLI and API callers: option
+mappings merge into the stored ones, and a new evaluator drops the stored evaluator options.
 """
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import importlib.util
 import inspect
@@ -20,7 +24,7 @@ import nas.objectives  # noqa: F401  (registers the objectives)
 from nas.config import RESUME_MUTABLE, SearchConfig
 from nas.errors import ConfigError
 from nas.registry import EVALUATORS, OBJECTIVES, SPACES, STRATEGIES, load_plugins
-from nas.rundir import RUN_YAML, RunDir, read_run_yaml
+from nas.rundir import RUN_YAML, RunDir, check_new, read_run_yaml
 from nas.search import Search, SearchSummary
 
 #: evaluator options only the Ray evaluator takes (``nas search`` flags of the same names)
@@ -54,8 +58,15 @@ def choose_evaluator(config: SearchConfig) -> str:
 
 
 def default_run_name(config: SearchConfig) -> str:
+    """``SPACE-STRATEGY-YYYYmmdd-HHMMSS``, with ``-2``, ``-3``, ... if that exists in ``runs_dir``
+    (two searches started in the same second)."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"{config.space}-{config.strategy}-{stamp}"
+    base = name = f"{config.space}-{config.strategy}-{stamp}"
+    n = 1
+    while (Path(config.runs_dir) / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 @dataclass
@@ -64,7 +75,6 @@ class Components:
     objective: Any
     strategy: Any
     evaluator: Any
-    evaluator_name: str
     owns_evaluator: bool
 
 
@@ -78,11 +88,9 @@ def build_components(config: SearchConfig, run_path: Path | None, evaluator: Any
             STRATEGIES.get(config.strategy)).parameters:  # e.g. tpe: its Optuna study lives in the run dir
         options["storage"] = str(Path(run_path) / "optuna.journal")
     strategy = STRATEGIES.create(config.strategy, space, seed=config.seed, objective=objective, **options)
-    name = getattr(evaluator, "name", "custom")
     owns = evaluator is None
     if owns:
-        name = choose_evaluator(config)
-        evaluator = EVALUATORS.create(name, space, config, run_dir=run_path)
+        evaluator = EVALUATORS.create(choose_evaluator(config), space, config, run_dir=run_path)
         try:
             check = getattr(evaluator, "check", None)
             if check is not None:
@@ -90,20 +98,41 @@ def build_components(config: SearchConfig, run_path: Path | None, evaluator: Any
         except BaseException:
             evaluator.shutdown()
             raise
-    return Components(space, objective, strategy, evaluator, name, owns)
+    return Components(space, objective, strategy, evaluator, owns)
+
+
+def config_overrides(config: SearchConfig | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The fields ``config`` sets: a mapping as given; a full :class:`SearchConfig` only the fields
+    that differ from the defaults (so setting a field back to its default needs a mapping)."""
+    if config is None:
+        return {}
+    if isinstance(config, SearchConfig):
+        defaults = SearchConfig().to_dict()
+        return {k: v for k, v in config.to_dict().items() if v != defaults[k]}
+    return dict(config)
 
 
 def resume_config(path: str | Path, overrides: Mapping[str, Any] | None = None,
                   force: bool = False) -> tuple[SearchConfig, dict[str, tuple[Any, Any]]]:
     """The stored config of the run at ``path`` with ``overrides`` applied.
 
-    Fields outside :data:`nas.config.RESUME_MUTABLE` may change only with ``force``.
-    Returns the config and ``{field: (old, new)}`` of what changed.
+    ``strategy_options`` and ``evaluator_options`` merge into the stored options (e.g. a new
+    ``address`` keeps a stored ``gpus_per_trial``), except that a different ``evaluator``
+    drops the stored evaluator options (they belong to the old evaluator; the override's, if
+    any, are used as given). Fields outside :data:`nas.config.RESUME_MUTABLE` may change only
+    with ``force``. Returns the config and ``{field: (old, new)}`` of what changed.
     """
     stored = read_run_yaml(path)["config"]
     cfg = SearchConfig.from_dict(stored, where=str(Path(path) / RUN_YAML))
     base = cfg.to_dict()
-    changed = {k: (base.get(k), v) for k, v in (overrides or {}).items() if base.get(k) != v}
+    overrides = dict(overrides or {})
+    if "strategy_options" in overrides:
+        overrides["strategy_options"] = _merged(base["strategy_options"], overrides["strategy_options"])
+    if overrides.get("evaluator", base["evaluator"]) != base["evaluator"]:
+        overrides.setdefault("evaluator_options", {})  # the stored ones belong to the old evaluator
+    elif "evaluator_options" in overrides:
+        overrides["evaluator_options"] = _merged(base["evaluator_options"], overrides["evaluator_options"])
+    changed = {k: (base.get(k), v) for k, v in overrides.items() if base.get(k) != v}
     frozen = sorted(k for k in changed if k not in RESUME_MUTABLE)
     if frozen and not force:
         k = frozen[0]
@@ -113,6 +142,21 @@ def resume_config(path: str | Path, overrides: Mapping[str, Any] | None = None,
         )
     cfg.update({k: v for k, (_, v) in changed.items()}, where="resume")
     return cfg, changed
+
+
+def _merged(stored: dict[str, Any], given: Any) -> Any:
+    """Stored options updated by the given ones (a non-mapping is left for ``SearchConfig.update`` to refuse)."""
+    return {**stored, **given} if isinstance(given, Mapping) else given
+
+
+def _release(parts: Components | None, run: RunDir | None) -> None:
+    """Shut down an evaluator we created, then release the run's lock (even if the shutdown fails)."""
+    try:
+        if parts is not None and parts.owns_evaluator:
+            parts.evaluator.shutdown()
+    finally:
+        if run is not None:
+            run.close()
 
 
 def run_search(
@@ -125,53 +169,48 @@ def run_search(
 ) -> SearchSummary:
     """Run a search end to end and return its :class:`SearchSummary`.
 
-    * fresh: ``config`` is a :class:`SearchConfig`; the run goes to ``runs_dir/name``
-      (``name`` defaults to ``SPACE-STRATEGY-YYYYmmdd-HHMMSS``).
-    * ``resume=RUN_DIR``: ``config`` (a mapping of fields, or a full config) overrides the
-      stored ``run.yaml``; see :func:`resume_config`.
+    * fresh: ``config`` is a :class:`SearchConfig` (not modified) or a mapping of fields; the run
+      goes to ``runs_dir/name`` (``name`` defaults to ``SPACE-STRATEGY-YYYYmmdd-HHMMSS``).
+    * ``resume=RUN_DIR``: ``config`` (a mapping of fields, or a full config whose non-default
+      fields count, see :func:`config_overrides`) overrides the stored ``run.yaml``; see
+      :func:`resume_config`.
     * ``evaluator``: an evaluator instance to use instead of creating one (not shut down here).
     * ``progress``: True (rich live display on a TTY, one line per trial otherwise),
       False/None, or a :class:`nas.search.Progress` object.
     """
+    parts: Components | None = None
     if resume is not None:
         path = Path(resume)
-        overrides = config.to_dict() if isinstance(config, SearchConfig) else dict(config or {})
-        cfg, changed = resume_config(path, overrides, force)
+        cfg, changed = resume_config(path, config_overrides(config), force)
         run = RunDir.open(path)
         try:
             parts = build_components(cfg, path, evaluator)
+            if changed:
+                run.update_config(cfg.to_dict(), changed)
         except BaseException:
-            run.close()
+            _release(parts, run)
             raise
-        if changed:
-            run.update_config(cfg.to_dict(), changed)
     else:
-        if not isinstance(config, SearchConfig):
-            config = SearchConfig.from_dict(config or {})
-        cfg = config
-        cfg.check()
+        if isinstance(config, SearchConfig):
+            cfg = copy.deepcopy(config)  # the caller's config stays as it is (name, option dicts)
+            cfg.check()
+        else:
+            cfg = SearchConfig.from_dict(config or {})
         if cfg.name is None:
             cfg.name = default_run_name(cfg)
-        path = Path(cfg.runs_dir) / cfg.name
-        if path.exists():
-            raise ConfigError(f"{path}: already exists; resume it with --resume {path} or pick another --name")
+        path = check_new(Path(cfg.runs_dir) / cfg.name)  # before the (slow) evaluator is built
         parts = build_components(cfg, path, evaluator)
         try:
             run = RunDir.create(path, cfg.to_dict())
         except BaseException:
-            if parts.owns_evaluator:
-                parts.evaluator.shutdown()
+            _release(parts, None)
             raise
-    if progress is True:
-        from nas.progress import make_progress
-
-        progress = make_progress()
     try:
+        if progress is True:
+            from nas.progress import make_progress
+
+            progress = make_progress()
         search = Search(cfg, parts.space, parts.strategy, parts.evaluator, run=run, progress=progress or None)
         return search.run()
     finally:
-        try:
-            if parts.owns_evaluator:
-                parts.evaluator.shutdown()
-        finally:
-            run.close()
+        _release(parts, run)

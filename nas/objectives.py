@@ -6,9 +6,11 @@
 * ``pareto``: two objectives, maximize ``val_acc`` and minimize ``macs`` (or
   ``latency_ms``). Only strategies with ``supports_multi_objective`` accept it.
 
-Single objectives expose :meth:`Objective.score` (higher is better, ``None`` for a
-failed trial); multi-objectives expose :meth:`Objective.values` and
-``directions``.
+Every objective declares the ``metrics`` it reads; :meth:`Objective.values` returns them
+(``None`` for a failed trial or a missing or non-finite metric). Single objectives (one
+``direction``) expose :meth:`Objective.score` (higher is better, ``None`` for a failed trial
+or a non-finite score); multi-objectives expose ``values`` and ``directions``.
+:meth:`Objective.rank_score` is the one scalar every ranking of trials uses.
 """
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ from typing import Any
 from nas.errors import ConfigError
 from nas.registry import OBJECTIVES
 from nas.types import Result
+
+#: default MACs target ``T`` of ``mnas`` (EfficientNet-B0, REFERENCE §7.1)
+MNAS_TARGET = 400e6
 
 
 @dataclass(frozen=True)
@@ -31,10 +36,11 @@ class Objective:
 
     @property
     def multi(self) -> bool:
-        return len(self.metrics) > 1
+        """More than one direction to optimize (Pareto); ``mnas`` reads two metrics but is single."""
+        return len(self.directions) > 1
 
     def values(self, result: Result) -> tuple[float, ...] | None:
-        """Raw objective values, or ``None`` when the trial failed or lacks a metric."""
+        """The ``metrics`` of ``result``, or ``None`` when the trial failed or a metric is missing or not finite."""
         if not result.ok:
             return None
         out = []
@@ -46,18 +52,31 @@ class Objective:
         return tuple(out)
 
     def score(self, result: Result) -> float | None:
-        """Scalar fitness, higher is better. Multi-objectives have no scalar score."""
+        """Scalar fitness, higher is better; ``None`` if failed or not finite. Multi-objectives have none."""
         if self.multi:
             raise ConfigError(f"objective {self.name!r} is multi-objective and has no scalar score")
-        if self.name == "mnas":
-            if not result.ok:
-                return None
-            acc, macs = result.metrics.get("val_acc"), result.metrics.get("macs")
-            if acc is None or macs is None or macs <= 0:
-                return None
-            return float(acc) * (float(macs) / float(self.target or 400e6)) ** self.weight
         vals = self.values(result)
-        return None if vals is None else vals[0]
+        if vals is None:
+            return None
+        if self.name == "mnas":
+            acc, macs = vals
+            if macs <= 0:
+                return None
+            try:
+                s = acc * (macs / (self.target or MNAS_TARGET)) ** self.weight
+            except (OverflowError, ZeroDivisionError):
+                return None
+        else:
+            s = vals[0]
+        return s if math.isfinite(s) else None
+
+    def rank_score(self, result: Result) -> float | None:
+        """What trials are ranked by ("best", top-k): :meth:`score`, or the first value (``val_acc``)
+        of a multi-objective; ``None`` when the trial has no finite one."""
+        if self.multi:
+            vals = self.values(result)
+            return None if vals is None else vals[0]
+        return self.score(result)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "target": self.target, "weight": self.weight}
@@ -69,10 +88,10 @@ def accuracy() -> Objective:
 
 
 @OBJECTIVES.register("mnas", summary="maximize ACC·(MACs/T)^w, w=-0.07 (MnasNet)")
-def mnas(target: float = 400e6, weight: float = -0.07) -> Objective:
+def mnas(target: float = MNAS_TARGET, weight: float = -0.07) -> Objective:
     if target <= 0:
         raise ConfigError(f"objective mnas: target must be > 0, got {target}")
-    return Objective("mnas", metrics=("val_acc",), target=float(target), weight=float(weight))
+    return Objective("mnas", metrics=("val_acc", "macs"), target=float(target), weight=float(weight))
 
 
 @OBJECTIVES.register("pareto", summary="Pareto front of val_acc (max) vs macs or latency_ms (min)")

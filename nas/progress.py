@@ -173,7 +173,7 @@ def make_progress(stream: TextIO | None = None) -> Any:
     return PlainProgress(stream)
 
 
-def _result_key(t: dict[str, Any]) -> str | None:
+def result_key(t: dict[str, Any]) -> str | None:
     """Key of a one-shot trial's derived architecture (``result_arch``), if any."""
     ra = t.get("result_arch")
     if ra is None:
@@ -190,7 +190,7 @@ def top_rows(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for t in trials:
         m = t.get("metrics") or {}
-        rows.append({"id": t["id"], "key": t.get("key") or _result_key(t) or "-", "val_acc": fmt_acc(m.get("val_acc")),
+        rows.append({"id": t["id"], "key": t.get("key") or result_key(t) or "-", "val_acc": fmt_acc(m.get("val_acc")),
                      "params": fmt_count(m.get("params")), "macs": fmt_count(m.get("macs")),
                      "status": t["status"]})
     return rows

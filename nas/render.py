@@ -39,6 +39,11 @@ def node_lines(g: nx.MultiDiGraph) -> list[str]:
     return lines
 
 
+def cell_title(name: str) -> str:
+    """``cell`` for a space's only cell (NB201's ``cell``), else ``cell <name>``."""
+    return "cell" if name == "cell" else f"cell {name}"
+
+
 def cell_text(name: str, g: nx.MultiDiGraph) -> list[str]:
     """A titled cell block: the inputs' roles, then one line per node, indented."""
     n_in = n_inputs_of(g)
@@ -46,8 +51,7 @@ def cell_text(name: str, g: nx.MultiDiGraph) -> list[str]:
     inputs = ", ".join(f"{k} = {v}" for k, v in roles.items())
     if n_in == 1:
         inputs += "; n{i} = NB201 node i+1"
-    title = "cell" if name == "cell" else f"cell {name}"
-    return [title + (f"  ({inputs})" if inputs else "")] + [f"  {line}" for line in node_lines(g)]
+    return [cell_title(name) + (f"  ({inputs})" if inputs else "")] + [f"  {line}" for line in node_lines(g)]
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> list[str]:
@@ -155,5 +159,5 @@ def render_model(m: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["arch_strings", "blocks_text", "cell_text", "header_lines", "human", "node_lines",
-           "render_arch", "render_model", "table"]
+__all__ = ["INPUT_ROLES", "arch_strings", "blocks_text", "cell_text", "cell_title", "header_lines", "human",
+           "node_lines", "render_arch", "render_model", "table"]

@@ -109,6 +109,18 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+def check_new(path: str | Path) -> Path:
+    """``path`` as a :class:`Path` if a new run may be created there, else raise ConfigError.
+
+    A new run needs a path that does not exist or is an empty directory (it holds nothing a
+    run could overwrite, and lets users pre-create the folder, e.g. a mount point).
+    """
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ConfigError(f"{path}: already exists; resume it with --resume {path} or pick another --name")
+    return path
+
+
 def is_run_dir(path: str | Path) -> bool:
     return (Path(path) / RUN_YAML).is_file()
 
@@ -169,21 +181,11 @@ class RunDir:
     def snapshot_path(self) -> Path:
         return self.path / SNAPSHOT
 
-    @property
-    def best_path(self) -> Path:
-        return self.path / BEST
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
     # -- life cycle -------------------------------------------------------------------
     @classmethod
     def create(cls, path: str | Path, config: dict[str, Any]) -> "RunDir":
         """Make a new run directory, lock it and write ``run.yaml`` (atomically)."""
-        path = Path(path)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise ConfigError(f"{path}: already exists; resume it with --resume {path} or pick another --name")
+        path = check_new(path)
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path)
         run.lock()

@@ -114,7 +114,6 @@ class Search:
         self.sim_elapsed, self.simulated = 0.0, False
         # evaluators declare whether Result.cost is simulated; undeclared: any cost is simulated
         self._simulated_cost: bool | None = getattr(evaluator, "simulated_time", None)
-        self._by_id: dict[str, dict[str, Any]] = {}
         self._by_key: dict[str, dict[str, Any]] = {}
         self._pending: dict[str, Proposal] = {}  # asked, not yet told (ask order)
         self._pending_dicts: dict[str, dict[str, Any]] = {}
@@ -260,8 +259,7 @@ class Search:
         p, started, key = entry
         if key is not None:
             self._inflight_keys.pop(key, None)
-        if result.cost is not None and self._simulated_cost is not False:
-            self.simulated = True
+        if result.cost is not None and self._simulated_cost is not False:  # simulated: may not overrun the budget
             if self.time_budget is not None and self.sim_elapsed + result.cost > self.time_budget:
                 self.stopped_reason = (f"time budget of {self.time_budget:g}s (simulated) reached: "
                                        "the next evaluation would exceed it")
@@ -309,7 +307,6 @@ class Search:
 
     def _add_record(self, rec: dict[str, Any], result: Result) -> None:
         self.trials.append(rec)
-        self._by_id[rec["id"]] = rec
         if rec["key"] is not None:
             self._by_key.setdefault(rec["key"], rec)
         if result.cost is not None:
@@ -317,19 +314,13 @@ class Search:
             self.simulated = self._simulated_cost is not False
         if result.status == "ok":
             self.n_ok += 1
-            score = self._score(result)
+            score = self.objective.rank_score(result)  # Pareto: val_acc
             if score is not None:
                 self.scores[rec["id"]] = score
                 if self.best is None or score > self.scores[self.best["id"]]:
                     self.best = rec
         else:
             self.n_failed += 1
-
-    def _score(self, result: Result) -> float | None:
-        if self.objective.multi:  # Pareto: rank by the first objective (val_acc) for "best"
-            vals = self.objective.values(result)
-            return None if vals is None else vals[0]
-        return self.objective.score(result)
 
     # -- persistence ------------------------------------------------------------------------
     def _proposal_dict(self, p: Proposal) -> dict[str, Any]:
@@ -374,8 +365,9 @@ class Search:
         for d in snap.get("pending", []):
             p = Proposal.from_dict(d)
             self._pending[p.id] = p
+        by_id = {rec["id"]: rec for rec in self.trials}
         for p in list(self._pending.values()):
-            rec = self._by_id.get(p.id)
+            rec = by_id.get(p.id)
             if rec is not None:  # journaled before the crash: tell, never re-run
                 self._tell(p, result_of(rec))
             else:

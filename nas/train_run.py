@@ -25,8 +25,8 @@ Test hook: ``NAS_TRAIN_STOP_AFTER=N`` ends the process cleanly after epoch N (ch
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
-import io
 import math
 import os
 import sys
@@ -38,7 +38,7 @@ import yaml
 
 from nas.arch import Architecture
 from nas.errors import ConfigError, InvalidArchitecture, NasError
-from nas.io import atomic_write_bytes, atomic_write_text, read_yaml_doc
+from nas.io import atomic_write_text, read_yaml_doc
 
 TRAIN_FORMAT = "nas/train@1"
 #: settings a resumed run may change (where and how it runs, not what it computes)
@@ -57,7 +57,7 @@ class Target:
 def resolve_target(text: str) -> Target:
     """YAML path, zoo name, Genotype/NB201 string (-> arch) or baseline name (-> baseline)."""
     from nas.baselines import canonical_name, is_zoo_baseline, list_baselines
-    from nas.export import safe_name
+    from nas.rundir import safe_name
     from nas.zoo import resolve_arch
 
     s = str(text).strip()
@@ -110,11 +110,12 @@ def build_target(target: Target, info: Any, recipe: Any, *, seed: int, channels:
         model = build_baseline(target.name, info, **size)
         kwargs: dict[str, Any] = {}
     else:
+        from evaluators.candidate import build_kwargs
         from nas.zoo import get_space
 
         assert target.arch is not None
         space = get_space(target.arch.space)
-        kwargs = {**space.build_defaults.get(info.family, {}), **size,
+        kwargs = {**build_kwargs(space, info, channels=channels, layers=layers),
                   "in_channels": info.in_channels, "num_classes": info.num_classes}
         if recipe.auxiliary_weight > 0:
             try:
@@ -171,8 +172,7 @@ def run_training(settings: Mapping[str, Any], *, resume: bool, given_arch: str |
     channels, layers, seed, data_seed, device, out. With ``resume`` they are the stored ones
     (:func:`check_resume`) and ``given_arch``, if any, must name the stored target.
     """
-    import torch
-
+    from evaluators.checkpoint import atomic_torch_save
     from evaluators.data import dataset_info, load_data
     from evaluators.trainer import (StopTraining, TrialFailed, evaluate, resolve_device, train,
                                     write_csv)
@@ -211,8 +211,7 @@ def run_training(settings: Mapping[str, Any], *, resume: bool, given_arch: str |
                "target": {"kind": target.kind, "name": target.name, "space": getattr(target.arch, "space", None),
                           "key": getattr(target.arch, "key", None)},
                "settings": {k: v for k, v in s.items() if k not in ("resume", "debug")},
-               "dataset": {"name": info.name, "in_channels": info.in_channels, "num_classes": info.num_classes,
-                           "image_size": info.image_size, "family": info.family},
+               "dataset": dataclasses.asdict(info),
                "recipe": recipe.to_dict(), "build": build_kwargs, "seed": seed, "data_seed": data_seed,
                "params": params, "macs": macs, "notes": notes, "versions": versions()}
         atomic_write_text(out / "train.yaml", yaml.safe_dump(doc, sort_keys=False))
@@ -241,10 +240,7 @@ def run_training(settings: Mapping[str, Any], *, resume: bool, given_arch: str |
     write_csv(out / "metrics.csv", outcome.history)
     test_acc = evaluate(model, data.test, device=device, batch_size=max(256, recipe.batch_size), amp=recipe.amp,
                         channels_last=recipe.channels_last)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(out / "weights.pt", buf.getvalue())
+    atomic_torch_save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, out / "weights.pt")
     val = outcome.val_acc
     best_epoch = max(range(len(val)), key=lambda i: (val[i], -i)) + 1 if val else None
     result = {"params": params, "macs": macs, "epochs": outcome.epochs, "best_val_acc": outcome.best_val_acc,

@@ -42,17 +42,14 @@ from ray.tune.search import Searcher
 
 from nas.errors import ConfigError
 from nas.io import atomic_write_json
+from nas.search import MAX_DUPLICATE_RUN
 from nas.types import Proposal, Result
 
 FORMAT = "nas/tune-searcher@1"
-#: proposals in a row that were all duplicates before ``suggest`` gives up (as nas.search)
-MAX_DUPLICATES = 200
 
 
 def _registries() -> tuple[Any, Any, Any]:
-    import nas.objectives  # noqa: F401 - registers the objectives
-    import search_spaces  # noqa: F401
-    import strategies  # noqa: F401
+    import nas.objectives  # noqa: F401 - registers the objectives (load_plugins imports spaces and strategies)
     from nas.registry import OBJECTIVES, SPACES, STRATEGIES, load_plugins
 
     load_plugins()
@@ -95,7 +92,7 @@ class NasSearcher(Searcher):
         return True
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        for _ in range(MAX_DUPLICATES):
+        for _ in range(MAX_DUPLICATE_RUN):  # proposals in a row that were all duplicates, as nas.search
             if self.strategy.done():
                 return Searcher.FINISHED
             p = self.strategy.ask()

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 import networkx as nx
 
 from nas.arch import Architecture
-from nas.cell import OUT, cell_spec, make_cell, n_inputs_of, node_index
+from nas.cell import CONCAT_EDGE, OUT, cell_spec, make_cell, n_inputs_of, node_index
 from nas.errors import ConfigError, InvalidArchitecture
 
 # A cell in editable form: [[combine, [[op, source], ...]], ...]
@@ -77,14 +77,18 @@ def with_concat(g: nx.MultiDiGraph, concat: Sequence[str]) -> nx.MultiDiGraph:
     wrong concat list never masks a structural error such as a backward edge),
     then compare the actual list with the expected one.
     """
-    h = g.copy()
-    if OUT not in h:
-        return h
-    h.remove_edges_from(list(h.in_edges(OUT, keys=True)))
-    h.nodes[OUT]["concat"] = tuple(concat)
+    return set_concat(g.copy(), concat)
+
+
+def set_concat(g: nx.MultiDiGraph, concat: Sequence[str]) -> nx.MultiDiGraph:
+    """Make ``g``'s output concatenate ``concat`` (in place, as :func:`nas.cell.make_cell` would); returns ``g``."""
+    if OUT not in g:
+        return g
+    g.remove_edges_from(list(g.in_edges(OUT, keys=True)))
+    g.nodes[OUT]["concat"] = tuple(concat)
     for c in concat:
-        h.add_edge(c, OUT, key=0, op="concat")
-    return h
+        g.add_edge(c, OUT, key=0, op=CONCAT_EDGE)
+    return g
 
 
 def editable(g: nx.MultiDiGraph) -> EditableNodes:

@@ -33,7 +33,7 @@ class SearchSpace(ABC):
     # -- sampling and editing ---------------------------------------------------
     def sample(self, rng: random.Random) -> Architecture:
         """Uniform over encodings unless a space overrides it."""
-        return self.decode([rng.randrange(len(d)) for d in self.decisions()])
+        return self.decode([rng.randrange(len(d)) for d in self.decision_table()])
 
     @abstractmethod
     def mutate(self, arch: Architecture, rng: random.Random) -> Architecture:
@@ -44,6 +44,13 @@ class SearchSpace(ABC):
     def decisions(self) -> list[Decision]:
         """Ordered categorical choices; ``decode`` of any in-range list is valid."""
 
+    def decision_table(self) -> tuple[Decision, ...]:
+        """:meth:`decisions`, computed once per space instance (spaces are immutable)."""
+        table = self.__dict__.get("_decision_table")
+        if table is None:
+            table = self.__dict__["_decision_table"] = tuple(self.decisions())
+        return table
+
     @abstractmethod
     def encode(self, arch: Architecture) -> list[int]: ...
 
@@ -52,7 +59,7 @@ class SearchSpace(ABC):
 
     def check_choices(self, choices: Sequence[int]) -> list[int]:
         """Validate a choice vector against :meth:`decisions`; used by ``decode``."""
-        decs = self.decisions()
+        decs = self.decision_table()
         if len(choices) != len(decs):
             raise InvalidArchitecture(f"{self.name}: expected {len(decs)} choices, got {len(choices)}")
         out = []
@@ -64,7 +71,7 @@ class SearchSpace(ABC):
 
     def size(self) -> int:
         """Number of distinct encodings (exact). Spaces may override with a tighter count."""
-        return math.prod(len(d) for d in self.decisions())
+        return math.prod(len(d) for d in self.decision_table())
 
     # -- checking and compiling --------------------------------------------------------
     @abstractmethod
@@ -106,4 +113,6 @@ class SearchSpace(ABC):
 
     def describe(self) -> dict[str, Any]:
         """Summary for ``nas spaces``."""
-        return {"name": self.name, "ops": list(self.ops), "decisions": len(self.decisions()), "size": self.size()}
+        return {
+            "name": self.name, "ops": list(self.ops), "decisions": len(self.decision_table()), "size": self.size(),
+        }

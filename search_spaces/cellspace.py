@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import networkx as nx
 
 from nas.arch import Architecture
-from nas.cell import check_cell
+from nas.cell import OUT, check_cell
 from nas.errors import ConfigError, InvalidArchitecture
 from nas.genotype import format_genotype, parse_genotype
 from search_spaces._common import (
@@ -46,6 +46,7 @@ from search_spaces._common import (
     check_int,
     editable,
     flat_cell,
+    set_concat,
     states_before,
     take_options,
     with_concat,
@@ -73,6 +74,8 @@ class TwoInputCellSpace(SearchSpace):
     distinct_inputs: ClassVar[bool] = False
     mutation_kinds: ClassVar[tuple[str, ...]] = ("hidden", "op")
     concat_rule: ClassVar[str] = ""
+    #: why ``none`` (the zero op) is not an op of the space, appended to the error naming it
+    none_hint: ClassVar[str] = ""
     build_defaults = CELL_BUILD_DEFAULTS
 
     # -- hooks ----------------------------------------------------------------
@@ -81,7 +84,17 @@ class TwoInputCellSpace(SearchSpace):
         raise NotImplementedError
 
     def _extra_checks(self, g: nx.MultiDiGraph, where: str) -> None:
-        """Space rules checked before the generic :func:`nas.cell.check_cell`."""
+        """Space rules checked before the generic :func:`nas.cell.check_cell`.
+
+        ``none`` is a supernet-only primitive: name it with :attr:`none_hint` rather than
+        as just another unknown op.
+        """
+        if "none" in self.ops:
+            return
+        for _, v, d in g.edges(data=True):
+            if v != OUT and d.get("op") == "none":
+                hint = f" ({self.none_hint})" if self.none_hint else ""
+                raise InvalidArchitecture(f"{where}, node {v}: unknown op 'none' for space {self.name!r}{hint}")
 
     # -- validation ---------------------------------------------------------------
     def validate(self, arch: Architecture) -> None:
@@ -103,7 +116,7 @@ class TwoInputCellSpace(SearchSpace):
                 combines=self.combines,
                 distinct_inputs=self.distinct_inputs,
             )
-            actual = list(g.nodes["out"].get("concat", ()))
+            actual = list(g.nodes[OUT].get("concat", ()))
             if actual != expected:
                 raise InvalidArchitecture(
                     f"{where}: concat must be {expected} ({self.concat_rule}), got {actual}"
@@ -144,7 +157,7 @@ class TwoInputCellSpace(SearchSpace):
         graphs = {}
         for name in CELL_NAMES:
             g = assemble(cells[name], [], 2)
-            graphs[name] = assemble(cells[name], self.expected_concat(g), 2)
+            graphs[name] = set_concat(g, self.expected_concat(g))
         return Architecture(self.name, cells=graphs)
 
     # -- Genotype strings -------------------------------------------------------------
@@ -186,8 +199,9 @@ class TwoInputCellSpace(SearchSpace):
         if stem not in ("cifar", "imagenet"):
             raise ConfigError(f"space {self.name!r}: build option stem must be 'cifar' or 'imagenet', got {stem!r}")
         imagenet = stem == "imagenet"
-        C = check_int(self.name, "channels", channels if channels is not None else (48 if imagenet else 36))
-        L = check_int(self.name, "layers", layers if layers is not None else (14 if imagenet else 20))
+        default = self.build_defaults[stem]
+        C = check_int(self.name, "channels", channels if channels is not None else default["channels"])
+        L = check_int(self.name, "layers", layers if layers is not None else default["layers"])
         check_int(self.name, "in_channels", in_channels)
         check_int(self.name, "num_classes", num_classes)
         aux = check_bool(self.name, "auxiliary", opts["auxiliary"])

@@ -101,9 +101,17 @@ def search_settings(given: dict[str, Any], where: str = "darts search") -> dict[
     return s
 
 
-def input_pairs(i: int) -> list[tuple[str, str]]:
+def _pairs(i: int) -> tuple[tuple[str, str], ...]:
+    return tuple(combinations(states_before(i), 2))
+
+
+#: :func:`input_pairs` of the DARTS nodes, computed once (encode/decode look them up per node).
+_INPUT_PAIRS: tuple[tuple[tuple[str, str], ...], ...] = tuple(_pairs(i) for i in range(N_NODES))
+
+
+def input_pairs(i: int) -> tuple[tuple[str, str], ...]:
     """Unordered input pairs of node ``n{i}``, lower index first, in lexicographic order."""
-    return list(combinations(states_before(i), 2))
+    return _INPUT_PAIRS[i] if i < len(_INPUT_PAIRS) else _pairs(i)
 
 
 class DartsSpace(TwoInputCellSpace):
@@ -117,6 +125,7 @@ class DartsSpace(TwoInputCellSpace):
     distinct_inputs = True
     mutation_kinds = ("hidden", "op")
     concat_rule = "DARTS rule: all intermediate nodes, in index order"
+    none_hint = "'none' is a supernet-only primitive; derived genotypes exclude it"
 
     def expected_concat(self, g: nx.MultiDiGraph) -> list[str]:
         return inner_nodes(g)
@@ -164,14 +173,6 @@ class DartsSpace(TwoInputCellSpace):
             cells[cell] = nodes
         return self.from_nodes(cells)
 
-    def _extra_checks(self, g: nx.MultiDiGraph, where: str) -> None:
-        for _, v, d in g.edges(data=True):
-            if v != "out" and d.get("op") == "none":
-                raise InvalidArchitecture(
-                    f"{where}, node {v}: unknown op 'none' for space 'darts' "
-                    "('none' is a supernet-only primitive; derived genotypes exclude it)"
-                )
-
     def size_per_cell(self) -> int:
         """∏_{i} C(i+2, 2)·7² (DARTS App. C: ≈10^9)."""
         n = 1
@@ -207,7 +208,7 @@ class DartsSpace(TwoInputCellSpace):
         first (REFERENCE §2); the concat is the DARTS rule (all four nodes).
         """
         cells = {}
-        for cell in ("normal", "reduce"):
+        for cell in CELL_NAMES:
             pairs = list(genotype[cell])
             if len(pairs) != 2 * self.n_nodes:
                 raise InvalidArchitecture(f"derived {cell} cell: expected {2 * self.n_nodes} edges, got {len(pairs)}")

@@ -22,8 +22,7 @@ from typing import Sequence
 import networkx as nx
 
 from nas.arch import Architecture
-from nas.cell import unused_nodes
-from nas.errors import InvalidArchitecture
+from nas.cell import COMBINES, unused_nodes
 from nas.types import Decision
 from search_spaces._common import editable, states_before
 from search_spaces.cellspace import CELL_NAMES, TwoInputCellSpace
@@ -44,7 +43,6 @@ NASNET_OPS: tuple[str, ...] = (
     "sep_conv_5x5",
     "sep_conv_7x7",
 )
-COMBINES: tuple[str, ...] = ("add", "concat")
 N_NODES = 5
 
 
@@ -58,6 +56,7 @@ class NasnetSpace(TwoInputCellSpace):
     distinct_inputs = False
     mutation_kinds = ("hidden", "op", "combine")
     concat_rule = "NASNet rule: the intermediate nodes no other node consumes, in index order"
+    none_hint = f"NASNet's identity is 'skip_connect'; known: {', '.join(NASNET_OPS)}"
 
     def expected_concat(self, g: nx.MultiDiGraph) -> list[str]:
         return unused_nodes(g)
@@ -109,11 +108,3 @@ class NasnetSpace(TwoInputCellSpace):
                 nodes.append([self.combines[comb], [[self.ops[op_a], states[a]], [self.ops[op_b], states[b]]]])
             cells[cell] = nodes
         return self.from_nodes(cells)
-
-    def _extra_checks(self, g: nx.MultiDiGraph, where: str) -> None:
-        for _, v, d in g.edges(data=True):
-            if v != "out" and d.get("op") == "none":
-                raise InvalidArchitecture(
-                    f"{where}, node {v}: unknown op 'none' for space 'nasnet' "
-                    f"(NASNet's identity is 'skip_connect'; known: {', '.join(self.ops)})"
-                )

@@ -20,7 +20,7 @@ import random
 from typing import Any, ClassVar, Sequence
 
 from nas.arch import Architecture, canonical_parts, wl_hash
-from nas.cell import OUT, check_cell, node_inputs
+from nas.cell import OUT, check_cell, node_inputs, state_name
 from nas.errors import InvalidArchitecture
 from nas.genotype import format_nb201, parse_nb201
 from nas.types import Decision
@@ -29,6 +29,7 @@ from search_spaces._common import (
     check_cell_names,
     check_int,
     editable,
+    flat_cell,
     take_options,
     with_concat,
 )
@@ -40,11 +41,6 @@ NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 CELL = "cell"
 N_NODES = 3
-
-
-def _state(j: int) -> str:
-    """NB201 node number → :mod:`nas.cell` state name (0 → in0, j → n{j-1})."""
-    return "in0" if j == 0 else f"n{j - 1}"
 
 
 class Nb201Space(SearchSpace):
@@ -77,8 +73,8 @@ class Nb201Space(SearchSpace):
         c = self.check_choices(choices)
         nodes: list[list[Any]] = [["add", []] for _ in range(N_NODES)]
         for (j, i), k in zip(EDGES, c):
-            nodes[j - 1][1].append([self.ops[k], _state(i)])
-        return Architecture(self.name, cells={CELL: assemble(nodes, [_state(N_NODES)], 1)})
+            nodes[j - 1][1].append([self.ops[k], state_name(i, 1)])
+        return Architecture(self.name, cells={CELL: assemble(nodes, [state_name(N_NODES, 1)], 1)})
 
     def mutate(self, arch: Architecture, rng: random.Random) -> Architecture:
         """Change one uniformly chosen edge to a different op (NB201 REA mutation)."""
@@ -94,7 +90,7 @@ class Nb201Space(SearchSpace):
         assert arch.cells is not None
         g = arch.cells[CELL]
         where = f"cell {CELL!r}"
-        last = _state(N_NODES)
+        last = state_name(N_NODES, 1)
         check_cell(
             with_concat(g, [last]) if last in g else g,
             where=where,
@@ -105,14 +101,14 @@ class Nb201Space(SearchSpace):
             distinct_inputs=True,
         )
         for j in range(1, N_NODES + 1):
-            srcs = [s for _, s in node_inputs(g, _state(j))]
-            want = [_state(i) for i in range(j)]
+            srcs = [s for _, s in node_inputs(g, state_name(j, 1))]
+            want = [state_name(i, 1) for i in range(j)]
             if srcs != want:
                 raise InvalidArchitecture(
-                    f"{where}, node {_state(j)}: NB201 node {j} must read every earlier node once, "
+                    f"{where}, node {state_name(j, 1)}: NB201 node {j} must read every earlier node once, "
                     f"in order {want}, got {srcs}"
                 )
-        concat = list(g.nodes["out"].get("concat", ()))
+        concat = list(g.nodes[OUT].get("concat", ()))
         if concat != [last]:
             raise InvalidArchitecture(f"{where}: concat must be [{last!r}] (the output is the last node), got {concat}")
 
@@ -144,11 +140,11 @@ class Nb201Space(SearchSpace):
         """
         cls = type(self)
         if cls._distinct_keys is None:
-            labels = {"in0": "in0", **{_state(j): "node:add" for j in range(1, N_NODES + 1)}, OUT: "out"}
+            labels = {"in0": "in0", **{state_name(j, 1): "node:add" for j in range(1, N_NODES + 1)}, OUT: "out"}
             hashes = set()
             for ops in itertools.product(self.ops, repeat=len(EDGES)):
-                edges = [(_state(i), _state(j), op) for (j, i), op in zip(EDGES, ops)]
-                edges.append((_state(N_NODES), OUT, "concat"))
+                edges = [(state_name(i, 1), state_name(j, 1), op) for (j, i), op in zip(EDGES, ops)]
+                edges.append((state_name(N_NODES, 1), OUT, "concat"))
                 hashes.add(wl_hash(*canonical_parts(labels, edges)))
             cls._distinct_keys = len(hashes)
         return cls._distinct_keys
@@ -173,15 +169,16 @@ class Nb201Space(SearchSpace):
 
         Option: ``stem_stride`` (default 1).
         """
-        opts = take_options(self.name, macro, {"stem_stride": 1})
-        C = check_int(self.name, "channels", 16 if channels is None else channels)
-        N = check_int(self.name, "layers", 5 if layers is None else layers)
+        default = self.build_defaults["cifar"]
+        opts = take_options(self.name, macro, {"stem_stride": default["stem_stride"]})
+        C = check_int(self.name, "channels", default["channels"] if channels is None else channels)
+        N = check_int(self.name, "layers", default["layers"] if layers is None else layers)
         check_int(self.name, "in_channels", in_channels)
         check_int(self.name, "num_classes", num_classes)
         stride = check_int(self.name, "stem_stride", opts["stem_stride"])
         self.ensure_valid(arch)
         assert arch.cells is not None
-        nodes = [[(op, 0 if s == "in0" else int(s[1:]) + 1) for op, s in ins] for _, ins in editable(arch.cells[CELL])]
+        nodes = [pairs for _, pairs in flat_cell(arch.cells[CELL])[0]]
         from nas.nn.nb201 import TinyNetwork
 
         return TinyNetwork(nodes, C=C, N=N, num_classes=num_classes, in_channels=in_channels, stem_stride=stride)

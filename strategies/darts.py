@@ -64,8 +64,12 @@ class DartsStrategy(Strategy):
                  "alpha_init": alpha_init}
         self.settings = search_settings(given, where="strategy 'darts'")
         self.proposal_id: str | None = None
-        self.told = False
         self.result: dict[str, Any] | None = None  # {"status", "val_acc", "error", "arch"} once told
+
+    @property
+    def told(self) -> bool:
+        """Whether the search trial's result has come back."""
+        return self.result is not None
 
     def ask(self) -> Proposal | None:
         """The single one-shot proposal, then ``None``."""
@@ -81,7 +85,6 @@ class DartsStrategy(Strategy):
     def tell(self, proposal_id: str, result: Result) -> None:
         if proposal_id != self.proposal_id or self.told:
             return
-        self.told = True
         self.result = {
             "status": result.status,
             "val_acc": result.metrics.get("val_acc"),
@@ -95,10 +98,9 @@ class DartsStrategy(Strategy):
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "options": dict(self.settings), "proposal_id": self.proposal_id,
-                "told": self.told, "result": self.result}
+                "result": self.result}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)  # options come from the constructor (a pending proposal keeps its own)
         self.proposal_id = state["proposal_id"]
-        self.told = bool(state["told"])
-        self.result = state["result"]
+        self.result = state["result"]  # older snapshots also hold "told", which follows from it

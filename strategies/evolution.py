@@ -42,7 +42,7 @@ from nas.errors import ConfigError
 from nas.objectives import Objective
 from nas.types import Proposal, Result
 from search_spaces.base import SearchSpace
-from strategies._util import bool_option, describe_mutation, int_option, sample_unseen
+from strategies._util import bool_option, describe_change, encoding, int_option, sample_unseen, space_decisions
 from strategies.base import Strategy
 
 
@@ -77,10 +77,12 @@ class RegularizedEvolution(Strategy):
             )
         self.aging = bool_option(self.name, "aging", aging)
         self.max_tries = int_option(self.name, "max_tries", max_tries)
-        # members: {"id", "arch", "score"}, oldest on the left
+        # members: {"id", "arch", "score"} (+ "enc": space.encode(arch) once known), oldest on the left
         self.population: deque[dict[str, Any]] = deque()
-        # asked, not yet told: id -> {"arch", "origin", "sample": [member ids] | None}
+        # asked, not yet told: id -> {"arch", "origin", "sample": [member ids] | None} (+ "enc" for mutations)
         self.pending: dict[str, dict[str, Any]] = {}
+        # computed once: describing a mutation is then a diff of two cached encodings
+        self.decisions = space_decisions(space)
         self.seen: set[str] = set()
         self.history = 0
         self.n_failed = 0
@@ -103,9 +105,10 @@ class RegularizedEvolution(Strategy):
         for _ in range(self.max_tries):
             child = self.space.mutate(parent["arch"], self.rng)
             if child.key not in self.seen:
+                enc = None if self.decisions is None else encoding(self.space, child)
                 info = {"origin": "mutation", "parent": parent["id"],
-                        "mutation": describe_mutation(self.space, parent["arch"], child)}
-                return self._propose(child, "mutation", info, sample_ids)
+                        "mutation": describe_change(self.decisions, self._encoding(parent), enc)}
+                return self._propose(child, "mutation", info, sample_ids, {"enc": enc})
         return self._random({"origin": "random", "reason": f"mutations of {parent['id']} were all seen"},
                             sample_ids)
 
@@ -117,11 +120,17 @@ class RegularizedEvolution(Strategy):
         return self._propose(arch, "random", info, sample_ids)
 
     def _propose(self, arch: Architecture, origin: str, info: dict[str, Any],
-                 sample_ids: list[str] | None) -> Proposal:
+                 sample_ids: list[str] | None, extra: dict[str, Any] | None = None) -> Proposal:
         self.seen.add(arch.key)
         pid = self.new_id()
-        self.pending[pid] = {"arch": arch, "origin": origin, "sample": sample_ids}
+        self.pending[pid] = {"arch": arch, "origin": origin, "sample": sample_ids, **(extra or {})}
         return Proposal(pid, arch, info=info)
+
+    def _encoding(self, member: dict[str, Any]) -> list[int] | None:
+        """The member's ``space.encode`` (None: not encodable), computed at most once per member."""
+        if "enc" not in member:
+            member["enc"] = None if self.decisions is None else encoding(self.space, member["arch"])
+        return member["enc"]
 
     # -- tell ---------------------------------------------------------------------------
     def tell(self, proposal_id: str, result: Result) -> None:
@@ -133,7 +142,10 @@ class RegularizedEvolution(Strategy):
         if score is None:  # failed: never a parent, kills nobody
             self.n_failed += 1
             return
-        self.population.append({"id": proposal_id, "arch": entry["arch"], "score": float(score)})
+        member = {"id": proposal_id, "arch": entry["arch"], "score": float(score)}
+        if "enc" in entry:  # a mutation's encoding, computed when it was described
+            member["enc"] = entry["enc"]
+        self.population.append(member)
         if len(self.population) > self.population_size:
             self._remove(entry["sample"])
 
@@ -151,10 +163,6 @@ class RegularizedEvolution(Strategy):
 
     def done(self) -> bool:
         return self.exhausted
-
-    def best(self) -> dict[str, Any] | None:
-        """The best living member (the driver tracks the best of the whole history)."""
-        return max(self.population, key=lambda m: m["score"], default=None)
 
     # -- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

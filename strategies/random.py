@@ -31,7 +31,6 @@ class RandomSearch(Strategy):
         self.max_tries = int_option(self.name, "max_tries", max_tries)
         self.seen: set[str] = set()
         self.exhausted = False
-        self.n_told = 0
 
     def ask(self) -> Proposal | None:
         if self.exhausted:
@@ -44,17 +43,15 @@ class RandomSearch(Strategy):
         return Proposal(self.new_id(), arch, info={"origin": "random"})
 
     def tell(self, proposal_id: str, result: Result) -> None:
-        self.n_told += 1  # random search ignores results
+        """Random search ignores results."""
 
     def done(self) -> bool:
         return self.exhausted
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "seen": sorted(self.seen), "exhausted": self.exhausted,
-                "n_told": self.n_told}
+        return {**super().state_dict(), "seen": sorted(self.seen), "exhausted": self.exhausted}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.seen = set(state["seen"])
-        self.exhausted = bool(state["exhausted"])
-        self.n_told = int(state.get("n_told", 0))
+        self.exhausted = bool(state["exhausted"])  # older snapshots also hold an unused "n_told"

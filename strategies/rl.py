@@ -34,27 +34,17 @@ NATS-Bench re-runs, EMA momentum 0.9).
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from nas.errors import ConfigError
 from nas.objectives import Objective
 from nas.types import Proposal, Result
 from search_spaces.base import SearchSpace
-from strategies._util import int_option, sample_unseen
+from strategies._util import float_option, int_option, sample_unseen
 from strategies.base import Strategy
 
 
 #: controller samples drawn per LSTM pass while looking for an unseen architecture
 SAMPLE_CHUNK = 4
-
-
-def _number(name: str, value: Any, lo: float, hi: float = math.inf, *, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        raise ConfigError(f"strategy 'rl': option {name!r} must be a number in [{lo}, {hi}], got {value!r}")
-    return float(value)
 
 
 class ReinforceController(Strategy):
@@ -88,12 +78,12 @@ class ReinforceController(Strategy):
         super().__init__(space, seed=seed, objective=objective)
         self.hidden = int_option(self.name, "hidden", hidden)
         self.layers = int_option(self.name, "layers", layers)
-        self.lr = _number("lr", lr, 0.0)
-        self.baseline_decay = _number("baseline_decay", baseline_decay, 0.0, 1.0)
-        self.entropy_weight = _number("entropy_weight", entropy_weight, 0.0)
-        self.tanh_constant = _number("tanh_constant", tanh_constant, 1e-9, allow_none=True)
-        self.temperature = _number("temperature", temperature, 1e-9, allow_none=True)
-        self.init_range = _number("init_range", init_range, 0.0)
+        self.lr = float_option(self.name, "lr", lr, 0.0)
+        self.baseline_decay = float_option(self.name, "baseline_decay", baseline_decay, 0.0, 1.0)
+        self.entropy_weight = float_option(self.name, "entropy_weight", entropy_weight, 0.0)
+        self.tanh_constant = float_option(self.name, "tanh_constant", tanh_constant, 1e-9, allow_none=True)
+        self.temperature = float_option(self.name, "temperature", temperature, 1e-9, allow_none=True)
+        self.init_range = float_option(self.name, "init_range", init_range, 0.0)
         self.batch_size = int_option(self.name, "batch_size", batch_size)
         self.max_tries = int_option(self.name, "max_tries", max_tries)
         self.decisions = space.decisions()
@@ -145,8 +135,7 @@ class ReinforceController(Strategy):
         if entry is None:
             return
         self.inflight.discard(entry["key"])
-        score = self.objective.score(result)
-        score = None if score is None or not math.isfinite(score) else float(score)
+        score = self.objective.score(result)  # None: failed or not finite
         self.known[entry["key"]] = score
         self._learn(entry["choices"], score)
 

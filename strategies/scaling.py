@@ -37,7 +37,7 @@ from nas.errors import ConfigError, NasError
 from nas.objectives import Objective
 from nas.types import Proposal, Result
 from search_spaces.base import SearchSpace
-from strategies._util import int_option
+from strategies._util import float_option, int_option
 from strategies.base import Strategy
 
 #: 1.0, 1.05, ..., 1.5 (REFERENCE §7.1: the found 1.2, 1.1, 1.15 lie on it)
@@ -57,12 +57,6 @@ def _values(name: str, values: Any) -> list[float]:
                               f"(compound scaling only grows the base), got {v!r}")
         out.add(float(v))
     return sorted(out)
-
-
-def _number(name: str, value: Any, minimum: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < minimum:
-        raise ConfigError(f"strategy 'scaling': option {name!r} must be a number >= {minimum:g}, got {value!r}")
-    return float(value)
 
 
 def compound_grid(alphas: Sequence[float], betas: Sequence[float], gammas: Sequence[float],
@@ -112,8 +106,8 @@ class CompoundScaling(Strategy):
         self.alpha_grid = shared if alpha_grid is None else _values("alpha_grid", alpha_grid)
         self.beta_grid = shared if beta_grid is None else _values("beta_grid", beta_grid)
         self.gamma_grid = shared if gamma_grid is None else _values("gamma_grid", gamma_grid)
-        self.target = _number("target", target, 1.0)
-        self.tolerance = _number("tolerance", tolerance, 0.0)
+        self.target = float_option(self.name, "target", target, 1.0, finite=True)
+        self.tolerance = float_option(self.name, "tolerance", tolerance, 0.0, finite=True)
         self.max_phi = int_option(self.name, "max_phi", max_phi)
         points = compound_grid(self.alpha_grid, self.beta_grid, self.gamma_grid, self.target, self.tolerance)
         if not points:
@@ -129,7 +123,11 @@ class CompoundScaling(Strategy):
         # asked, not yet told: id -> {"phase": "grid" | "scale", "coef": [a, b, g], "phi": int}
         self.pending: dict[str, dict[str, Any]] = {}
         self.scale_told = 0
-        self.n_scale = 0
+
+    @property
+    def n_scale(self) -> int:
+        """Scaled models asked so far (φ = 2 .. next_phi - 1)."""
+        return self.next_phi - 2
 
     def _load_base(self, name: str) -> Architecture:
         from nas.zoo import resolve_arch
@@ -154,7 +152,6 @@ class CompoundScaling(Strategy):
             return None  # grid results still running, nothing to scale, or all scaled models asked
         phi = self.next_phi
         self.next_phi += 1
-        self.n_scale += 1
         return self._propose("scale", self.best, phi)
 
     def _propose(self, phase: str, coef: tuple[float, float, float], phi: int) -> Proposal:
@@ -176,7 +173,7 @@ class CompoundScaling(Strategy):
             return
         self.grid_told += 1
         score = self.objective.score(result)
-        if score is not None and math.isfinite(score) and (self.best_score is None or score > self.best_score):
+        if score is not None and (self.best_score is None or score > self.best_score):
             a, b, g = entry["coef"]
             self.best, self.best_score = (a, b, g), float(score)
 
@@ -201,7 +198,6 @@ class CompoundScaling(Strategy):
             "best": None if self.best is None else list(self.best),
             "best_score": self.best_score,
             "next_phi": self.next_phi,
-            "n_scale": self.n_scale,
             "scale_told": self.scale_told,
             "pending": {pid: dict(p) for pid, p in self.pending.items()},
         }
@@ -214,8 +210,7 @@ class CompoundScaling(Strategy):
         best = state["best"]
         self.best = None if best is None else (float(best[0]), float(best[1]), float(best[2]))
         self.best_score = state["best_score"]
-        self.next_phi = int(state["next_phi"])
-        self.n_scale = int(state["n_scale"])
+        self.next_phi = int(state["next_phi"])  # older snapshots also hold "n_scale" (= next_phi - 2)
         self.scale_told = int(state["scale_told"])
         self.pending = {pid: {"phase": p["phase"], "coef": [float(v) for v in p["coef"]], "phi": int(p["phi"])}
                         for pid, p in state["pending"].items()}

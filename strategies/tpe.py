@@ -41,7 +41,7 @@ from nas.errors import ConfigError
 from nas.objectives import Objective
 from nas.types import Proposal, Result
 from search_spaces.base import SearchSpace
-from strategies._util import bool_option, int_option, sample_unseen
+from strategies._util import bool_option, float_option, int_option, sample_unseen
 from strategies.base import Strategy
 
 STUDY_NAME = "nas"
@@ -88,21 +88,16 @@ class TPEStrategy(Strategy):
         super().__init__(space, seed=seed, objective=objective)
         self.n_startup_trials = int_option(self.name, "n_startup_trials", n_startup_trials, minimum=0)
         self.n_ei_candidates = int_option(self.name, "n_ei_candidates", n_ei_candidates)
-        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 < gamma <= 1:
-            raise ConfigError(f"strategy 'tpe': option 'gamma' must be a number in (0, 1], got {gamma!r}")
-        self.gamma = float(gamma)
+        self.gamma = float_option(self.name, "gamma", gamma, 0.0, 1.0, lo_open=True)
         self.multivariate = bool_option(self.name, "multivariate", multivariate)
         self.group = bool_option(self.name, "group", group)
         if self.group and not self.multivariate:
             raise ConfigError("strategy 'tpe': option 'group' needs multivariate=true")
         self.population_size = int_option(self.name, "population_size", population_size, minimum=2)
         self.max_tries = int_option(self.name, "max_tries", max_tries)
-        if isinstance(local_fraction, bool) or not isinstance(local_fraction, (int, float)) \
-                or not 0 <= local_fraction <= 1:
-            raise ConfigError(f"strategy 'tpe': option 'local_fraction' must be in [0, 1], got {local_fraction!r}")
-        if local_fraction and self.objective.multi:
+        self.local_fraction = float_option(self.name, "local_fraction", local_fraction, 0.0, 1.0)
+        if self.local_fraction and self.objective.multi:
             raise ConfigError("strategy 'tpe': option 'local_fraction' needs a single objective")
-        self.local_fraction = float(local_fraction)
         self.best: dict[str, Any] | None = None  # {"score", "arch", "id"}: incumbent (local_fraction)
         if storage is not None and (not isinstance(storage, str) or not storage):
             raise ConfigError(f"strategy 'tpe': option 'storage' must be a file path, got {storage!r}")
@@ -242,8 +237,8 @@ class TPEStrategy(Strategy):
         if self.objective.multi:
             v = self.objective.values(result)
             return None if v is None else [float(x) for x in v]
-        s = self.objective.score(result)
-        return None if s is None or not math.isfinite(s) else [float(s)]
+        s = self.objective.score(result)  # None: failed or not finite
+        return None if s is None else [s]
 
     def done(self) -> bool:
         return self.exhausted

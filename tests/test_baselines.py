@@ -102,3 +102,17 @@ def test_names_and_errors():
         build_baseline("resnet20", CIFAR10, channels=8)
     small = build_baseline("darts-v2", CIFAR10, channels=8, layers=5)  # zoo entries take space options
     assert n_params(small) < 200_000
+
+
+def test_baselines_registered_after_import_are_found():
+    from nas.baselines import BASELINES
+
+    name = "Late-Net_7"
+    BASELINES.add(name, lambda info, **options: torch.nn.Linear(info.in_channels, info.num_classes), "a test net")
+    try:
+        assert canonical_name("latenet7") == name and canonical_name("LATE NET 7") == name
+        assert isinstance(build_baseline("late-net-7", DIGITS), torch.nn.Linear)
+    finally:
+        BASELINES._entries.pop(name)  # the registry has no public removal; keep other tests' view unchanged
+        BASELINES._summaries.pop(name)
+    assert canonical_name("latenet7") is None

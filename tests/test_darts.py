@@ -255,6 +255,19 @@ def test_resume_from_epoch_checkpoint_gives_identical_alphas(small_digits, tmp_p
     assert [r["train_loss"] for r in resumed.report["history"]] == [r["train_loss"] for r in full.report["history"]]
 
 
+def test_resumed_search_reports_the_epoch_it_continued_from(small_digits, tmp_path):
+    """``worker["resumed_from_epoch"]`` comes from the search itself (Ray and local alike)."""
+    def die(row):
+        raise Killed
+    ckpt = tmp_path / "c.pt"
+    with pytest.raises(Killed):
+        run_darts(SPACE, proposal(), config(), small_digits, device="cpu", checkpoint=ckpt, on_epoch=die)
+    resumed = run_darts(SPACE, proposal(), config(), small_digits, device="cpu", checkpoint=ckpt)
+    assert resumed.status == "ok" and resumed.worker["resumed_from_epoch"] == 1 and not ckpt.exists()
+    fresh = run_darts(SPACE, proposal(), config(epochs=1), small_digits, device="cpu", checkpoint=ckpt)
+    assert fresh.status == "ok" and fresh.worker["resumed_from_epoch"] == 0
+
+
 def test_search_result_carries_the_derived_architecture(small_digits):
     res = run_darts(SPACE, proposal(), config(epochs=1), small_digits, device="cpu")
     assert res.status == "ok" and res.arch is not None

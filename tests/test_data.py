@@ -155,3 +155,39 @@ def test_tensor_source_drops_a_single_trailing_training_sample():
     src = TensorSource(torch.zeros(9, 1, 2, 2), torch.zeros(9))
     assert [len(y) for _, y in src.batches(4, shuffle=True)] == [4, 4]
     assert [len(y) for _, y in src.batches(4)] == [4, 4, 1]
+
+
+class _RandomDataset(torch.utils.data.Dataset):
+    """Images with a random per-item transform drawn from torch's global RNG (as torchvision's are)."""
+
+    def __len__(self) -> int:
+        return 10
+
+    def __getitem__(self, i: int):
+        return torch.full((1, 4, 4), float(i)) + torch.rand(1, 4, 4), i
+
+
+@pytest.mark.parametrize("workers,batch", [(0, 4), (0, 10), (0, 16), (1, 3), (1, 4), (2, 2), (2, 3)])
+def test_loader_source_sample_is_the_first_shuffled_batch(workers, batch):
+    """``sample`` = ``next(iter(batches(shuffle=True)))``: same batch, same generator and global RNG after."""
+    src = LoaderSource(_RandomDataset(), "cpu", num_workers=workers, cutout=2)
+    results = []
+    for draw in (lambda g: next(iter(src.batches(batch, shuffle=True, generator=g))),
+                 lambda g: src.sample(batch, g)):
+        torch.manual_seed(7)
+        g = torch.Generator().manual_seed(3)
+        x, y = draw(g)
+        results.append((x, y, g.get_state(), torch.get_rng_state()))
+    (xa, ya, ga, ra), (xb, yb, gb, rb) = results
+    assert torch.equal(ya, yb) and torch.equal(xa, xb) and torch.equal(ga, gb) and torch.equal(ra, rb)
+
+
+def test_tensor_source_sample_is_the_first_shuffled_batch():
+    src = TensorSource(torch.randint(0, 256, (20, 3, 8, 8), dtype=torch.uint8), torch.arange(20), scale=1 / 255,
+                       mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2), crop_pad=1, flip=True, cutout=2)
+    ga, gb = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    xa, ya = next(iter(src.batches(6, shuffle=True, generator=ga)))
+    xb, yb = src.sample(6, gb)
+    assert torch.equal(xa, xb) and torch.equal(ya, yb) and torch.equal(ga.get_state(), gb.get_state())
+    with pytest.raises(ValueError, match="from 1 sample"):
+        TensorSource(torch.zeros(1, 1, 2, 2), torch.zeros(1)).sample(4, ga)

@@ -64,7 +64,8 @@ def test_contract_submit_results_capacity(nb201, digits, tmp_path):
         assert r.status == "ok", r.error
         assert set(r.metrics) == METRICS and 0.0 <= r.metrics["val_acc"] <= 100.0 and r.metrics["epochs"] == 1
         assert r.metrics["params"] > 0 and r.metrics["macs"] > 0 and r.metrics["latency_ms"] > 0
-        assert set(r.worker) == {"host", "pid", "device"} and r.worker["device"] == "cpu" and r.cost > 0
+        assert set(r.worker) == {"host", "pid", "device", "resumed_from_epoch"} and r.worker["device"] == "cpu"
+        assert r.worker["resumed_from_epoch"] == 0 and r.cost > 0  # checkpointed (run_dir), started from scratch
     assert first[0][1].metrics["val_acc"] > 20.0  # one epoch of an nb201 cell already beats chance (10 %)
     assert list((tmp_path / "checkpoints").glob("*.pt")) == []  # removed once the result is returned
     ev.shutdown()
@@ -150,6 +151,36 @@ def test_interrupted_trial_resumes_from_its_checkpoint(nb201, digits, tmp_path):
     ckpt.write_bytes(b"stale")  # unreadable or from other settings: discarded, the trial starts over
     again = evaluate_candidate(nb201, Proposal("t5", arch), cfg, digits, device="cpu", checkpoint_dir=tmp_path)
     assert again.status == "ok" and again.metrics["val_acc"] == ref.metrics["val_acc"]
+
+
+def test_resumed_trial_reports_its_checkpoint_epoch(nb201, digits, tmp_path):
+    from evaluators.candidate import checkpoint_path
+    from evaluators.trainer import StopTraining, TrainRecipe, train
+
+    cfg, arch = config(epochs=2), nb201.sample(random.Random(6))
+    seed = trial_seed(cfg.seed, "t6")
+
+    def interrupted_after_epoch_1():
+        import torch
+
+        torch.manual_seed(seed)
+        model = nb201.build(arch, in_channels=1, num_classes=10, **build_kwargs(nb201, digits.info, cfg))
+
+        def stop(row):
+            raise StopTraining
+
+        train(model, digits, TrainRecipe.from_config(cfg), device="cpu", seed=seed,
+              checkpoint=checkpoint_path(tmp_path, "t6"), on_epoch=stop)
+
+    interrupted_after_epoch_1()  # trial_timeout is no recipe field: the checkpoint is resumed, then times out
+    timed_out = evaluate_candidate(nb201, Proposal("t6", arch), config(epochs=2, trial_timeout=1e-6), digits,
+                                   device="cpu", checkpoint_dir=tmp_path)
+    assert timed_out.status == "timeout" and timed_out.worker["resumed_from_epoch"] == 1
+    interrupted_after_epoch_1()
+    resumed = evaluate_candidate(nb201, Proposal("t6", arch), cfg, digits, device="cpu", checkpoint_dir=tmp_path)
+    assert resumed.status == "ok" and resumed.worker["resumed_from_epoch"] == 1
+    again = evaluate_candidate(nb201, Proposal("t6", arch), cfg, digits, device="cpu", checkpoint_dir=tmp_path)
+    assert again.worker["resumed_from_epoch"] == 0  # the checkpoint was removed with the first result
 
 
 def test_search_keeps_weights_of_the_top_k_trials_only(tmp_path):

@@ -193,6 +193,10 @@ def test_two_node_search_runs_trials_on_both_nodes(cluster, tmp_path):
         assert w["resumed_from_epoch"] == 0 and isinstance(w["pid"], int) and w["host"]
     assert len({r["worker"]["pid"] for r in recs}) < 6  # workers are reused (data cached per process)
     assert not list((tmp_path / "two" / "checkpoints").glob("*.pt"))  # removed after each result
+    from nas.rundir import trial_weights_path
+
+    kept = [r["id"] for r in recs if trial_weights_path(tmp_path / "two", r["id"]).is_file()]
+    assert len(kept) == cfg.keep_weights == 5  # trained weights written by the workers, pruned to the top 5
 
 
 @pytest.mark.ray

@@ -180,3 +180,20 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA is not available"):
             resolve_device("cuda:0")
+
+
+def test_stale_checkpoint_is_discarded_on_request_and_resume_epoch_reported(digits, tmp_path):
+    ckpt = tmp_path / "c.pt"
+
+    def stop(row):
+        raise StopTraining
+
+    first = train(tiny(), digits, recipe(epochs=2), device="cpu", seed=0, checkpoint=ckpt, on_epoch=stop)
+    assert first.resumed_from == 0 and ckpt.exists()
+    done = train(tiny(), digits, recipe(epochs=2), device="cpu", seed=0, checkpoint=ckpt)
+    assert done.resumed_from == 1 and done.epochs == 2
+    other = train(tiny(), digits, recipe(epochs=1), device="cpu", seed=0, checkpoint=ckpt, discard_stale=True)
+    assert other.resumed_from == 0 and other.epochs == 1  # epochs=2 checkpoint: deleted, trained from scratch
+    ckpt.write_bytes(b"torn")
+    fresh = train(tiny(), digits, recipe(epochs=1), device="cpu", seed=0, checkpoint=ckpt, discard_stale=True)
+    assert fresh.resumed_from == 0 and fresh.epochs == 1

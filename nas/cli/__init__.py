@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 import warnings
-from typing import NoReturn, Sequence
+from typing import Any, NoReturn, Sequence
 
 from nas import __version__
 from nas.errors import NasError
@@ -24,12 +25,17 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports bad flags as a single ``nas: error:`` line (exit 2)."""
 
     def error(self, message: str) -> NoReturn:
+        # a value check ("argument --top: must be >= 1, got 0") reads as "--top must be >= 1, got 0"
+        message = re.sub(r"^argument (\S+): (must be )", r"\1 \2", message)
         sys.stderr.write(f"nas: error: {message}\n")
         raise SystemExit(2)
 
 
 def count_arg(minimum: int = 1, unlimited: str | None = None, what: str = "an integer"):
-    """argparse ``type`` for an integer >= ``minimum``; the word ``unlimited`` (e.g. 'none') gives None."""
+    """argparse ``type`` for an integer >= ``minimum``; the word ``unlimited`` (e.g. 'none') gives None.
+
+    Errors read ``nas: error: --FLAG must be >= N, got V`` (see :meth:`ArgumentParser.error`).
+    """
 
     def parse(text: str) -> int | None:
         if unlimited is not None and text.lower() == unlimited:
@@ -44,6 +50,37 @@ def count_arg(minimum: int = 1, unlimited: str | None = None, what: str = "an in
         return value
 
     return parse
+
+
+def _yaml_value(name: str, raw: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        raise argparse.ArgumentTypeError(f"value of {name!r} is not valid YAML: {raw!r}") from None
+
+
+def _option_key(text: str) -> str:
+    return text.strip().replace("-", "_")
+
+
+def key_value(text: str) -> tuple[str, Any]:
+    """argparse ``type`` for ``KEY=VALUE``: ``(key, value)``, the value parsed as YAML (empty: None),
+    dashes in the key read as underscores."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return _option_key(key), _yaml_value(key.strip(), raw)
+
+
+def strategy_key_value(text: str) -> tuple[str, str, Any]:
+    """argparse ``type`` for ``STRATEGY.KEY=VALUE``: ``(strategy, key, value)``, as :func:`key_value`."""
+    lhs, sep, raw = text.partition("=")
+    strategy, dot, key = lhs.partition(".")
+    if not sep or not dot or not strategy.strip() or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected STRATEGY.KEY=VALUE, got {text!r}")
+    return strategy.strip(), _option_key(key), _yaml_value(lhs.strip(), raw)
 
 
 def build_parser() -> ArgumentParser:

@@ -12,19 +12,7 @@ import shlex
 import sys
 from typing import Any
 
-
-def _option(text: str) -> tuple[str, str, Any]:
-    import yaml
-
-    lhs, sep, raw = text.partition("=")
-    strategy, dot, key = lhs.partition(".")
-    if not sep or not dot or not strategy.strip() or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected STRATEGY.KEY=VALUE, got {text!r}")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        raise argparse.ArgumentTypeError(f"value of {lhs!r} is not valid YAML: {raw!r}") from None
-    return strategy.strip(), key.strip().replace("-", "_"), value
+from nas.cli import count_arg, strategy_key_value
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -45,10 +33,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--report", metavar="COL", help="column reported (default cifar10_test_acc_200ep)")
     p.add_argument("--cost", metavar="SPEC",
                    help="simulated cost, e.g. '12*train_time_per_epoch_s + valid_eval_time_s' (the default)")
-    p.add_argument("--option", action="append", default=[], type=_option, metavar="STRATEGY.KEY=VALUE",
+    p.add_argument("--option", action="append", default=[], type=strategy_key_value, metavar="STRATEGY.KEY=VALUE",
                    help="override a strategy option, e.g. evolution.sample_size=3 (YAML value); repeatable")
     p.add_argument("--seed", type=int, default=0, help="first seed; run i uses seed+i (default 0)")
-    p.add_argument("--workers", type=int, metavar="N", help="worker processes (default: CPU count)")
+    p.add_argument("--workers", type=count_arg(1), metavar="N", help="worker processes (default: CPU count)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--out", default="runs/bench", metavar="DIR", help="output folder (default runs/bench)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -58,10 +46,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from nas.bench import BenchConfig, format_markdown, resolve_strategies, run_bench, write_outputs
 
-    if args.workers is not None and args.workers < 1:
-        from nas.errors import ConfigError
-
-        raise ConfigError(f"nas bench: --workers must be >= 1, got {args.workers}")
     names, skipped = resolve_strategies(args.space, args.strategy, args.all)
     options: dict[str, dict[str, Any]] = {}
     for strategy, key, value in args.option:

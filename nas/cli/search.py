@@ -8,38 +8,22 @@ unless ``--force``. Bad input exits 2 with one ``nas: error:`` line and creates 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from typing import Any
 
-from nas.cli import count_arg
+from nas.cli import count_arg, key_value
+from nas.config import SearchConfig
 
-import yaml
-
-#: flag dest -> SearchConfig field (same name unless listed)
-FIELDS = ("space", "strategy", "dataset", "data_dir", "download", "budget", "time_budget", "epochs", "channels",
-          "layers", "batch_size", "lr", "seed", "name", "runs_dir", "objective", "max_concurrent", "evaluator",
-          "trial_timeout", "device", "debug", "keep_weights")
+#: repeatable KEY=VALUE flag dest -> the SearchConfig option mapping it fills
 OPTION_FLAGS = {"strategy_option": "strategy_options", "evaluator_option": "evaluator_options",
                 "objective_option": "objective_options"}
-#: flags that are options of the ray evaluator (evaluator_options keys of the same name)
-RAY_FLAGS = ("address", "gpus_per_trial", "cpus_per_trial", "storage")
-
-
-def _key_value(text: str) -> tuple[str, Any]:
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        raise argparse.ArgumentTypeError(f"value of {key!r} is not valid YAML: {raw!r}") from None
-    return key.strip().replace("-", "_"), value
+#: SearchConfig fields set by the flag of the same dest (fields without a flag are never in the namespace)
+FIELDS = tuple(f.name for f in dataclasses.fields(SearchConfig) if f.name not in OPTION_FLAGS.values())
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    from nas.config import SearchConfig
-
     d = SearchConfig()
     p = subparsers.add_parser(
         "search", help="run or resume an architecture search",
@@ -53,9 +37,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument("--population", type=int, help="evolution: population size P (default 10)")
     g.add_argument("--sample-size", type=int, help="evolution: tournament sample size S (default 3)")
     g.add_argument("--no-aging", action="store_true", help="evolution: kill the worst of the sample, not the oldest")
-    g.add_argument("--strategy-option", action="append", type=_key_value, metavar="KEY=VALUE",
+    g.add_argument("--strategy-option", action="append", type=key_value, metavar="KEY=VALUE",
                    help="any strategy option (value parsed as YAML); repeatable")
-    g.add_argument("--objective-option", action="append", type=_key_value, metavar="KEY=VALUE",
+    g.add_argument("--objective-option", action="append", type=key_value, metavar="KEY=VALUE",
                    help="objective option, e.g. target=400e6 for mnas; repeatable")
     g = p.add_argument_group("how much")
     g.add_argument("--budget", type=count_arg(1, "none", "a number of trials"), metavar="TRIALS",
@@ -64,7 +48,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument("--max-concurrent", type=int, metavar="N", help="trials at once (default: evaluator capacity)")
     g = p.add_argument_group("evaluation")
     g.add_argument("--evaluator", help="auto (default), local, ray or tabular")
-    g.add_argument("--evaluator-option", action="append", type=_key_value, metavar="KEY=VALUE",
+    g.add_argument("--evaluator-option", action="append", type=key_value, metavar="KEY=VALUE",
                    help="evaluator option (value parsed as YAML); repeatable")
     g.add_argument("--address", help="Ray cluster to run trials on: auto, HOST:PORT, or local (a private "
                    "instance); implies --evaluator ray (default: RAY_ADDRESS, else a private instance)")
@@ -98,7 +82,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """SearchConfig fields set by ``--config`` and flags (flags win; option dicts merge)."""
-    from nas.config import SearchConfig
+    from nas.launch import RAY_ONLY_OPTIONS  # evaluator_options of the ray evaluator, flags of the same names
 
     out: dict[str, Any] = {}
     ns = vars(args)
@@ -117,7 +101,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     for flag, field in OPTION_FLAGS.items():
         opts = dict(strategy_opts) if field == "strategy_options" else {}
         if field == "evaluator_options":
-            opts = {k: ns[k] for k in RAY_FLAGS if k in ns}
+            opts = {k: ns[k] for k in sorted(RAY_ONLY_OPTIONS) if k in ns}
             if "storage" in opts:  # stored absolute in run.yaml: a resume may start elsewhere
                 opts["storage"] = os.path.abspath(os.path.expanduser(opts["storage"]))
         for k, v in ns.get(flag) or ():
@@ -128,23 +112,11 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.config import SearchConfig
     from nas.launch import run_search
 
     overrides = overrides_from_args(args)
     resume = getattr(args, "resume", None)
-    if resume is not None:
-        from nas.rundir import read_run_yaml
-
-        stored_cfg = read_run_yaml(resume)["config"]
-        if "strategy_options" in overrides:  # merge with the stored options, then compare
-            stored = stored_cfg.get("strategy_options") or {}
-            overrides["strategy_options"] = {**stored, **overrides["strategy_options"]}
-        if overrides.get("evaluator", stored_cfg.get("evaluator")) != stored_cfg.get("evaluator"):
-            overrides.setdefault("evaluator_options", {})  # options belong to the old evaluator
-        elif "evaluator_options" in overrides:  # e.g. a new --address keeps the stored --gpus-per-trial
-            overrides["evaluator_options"] = {**(stored_cfg.get("evaluator_options") or {}),
-                                              **overrides["evaluator_options"]}
+    if resume is not None:  # option merging on resume: nas.launch.resume_config
         summary = run_search(overrides, resume=resume, force=bool(getattr(args, "force", False)))
     else:
         if getattr(args, "force", False):
@@ -164,19 +136,15 @@ def report(summary: Any) -> int:
           f"{summary.n_failed} failed) in {fmt_time(summary.elapsed)}")
     print_top(summary.top(5), title=f"top 5 of {run_dir}")
     if summary.best is not None and run_dir is not None:
+        import nas.export as export
+        from nas.rundir import BEST
+
         try:
-            import nas.export as export  # written separately; optional until it lands
-        except ModuleNotFoundError as e:
-            if e.name != "nas.export":
-                raise
-            export = None
-        if export is not None:
-            try:
-                export.export_top(run_dir, top=1)
-            except Exception as e:  # the search itself succeeded; keep its exit code
-                sys.stderr.write(f"nas: warning: export of the best trial failed: {e}\n")
-            else:
-                print(f"best architecture exported to {run_dir / 'best'}/")
+            export.export_top(run_dir, top=1)
+        except Exception as e:  # the search itself succeeded; keep its exit code
+            sys.stderr.write(f"nas: warning: export of the best trial failed: {e}\n")
+        else:
+            print(f"best architecture exported to {run_dir / BEST}/")
     if summary.exit_code:
         first = next((t.get("error") for t in summary.trials if t.get("error")), None)
         sys.stderr.write(f"nas: search failed: every trial failed; first error: {first}\n")

@@ -24,7 +24,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _score_fn(config: dict[str, Any]) -> Any:
-    """Objective score of a journal record (Pareto: val_acc)."""
+    """Ranking score of a journal record (:meth:`Objective.rank_score`; NaN when it has none)."""
     import nas.objectives  # noqa: F401  (registers objectives)
     from nas.errors import NasError
     from nas.registry import OBJECTIVES
@@ -36,13 +36,8 @@ def _score_fn(config: dict[str, Any]) -> Any:
         objective = OBJECTIVES.create("accuracy")
 
     def score(rec: dict[str, Any]) -> float:
-        r = Result(rec["status"], rec.get("metrics") or {})
-        if objective.multi:
-            vals = objective.values(r)
-            s = None if vals is None else vals[0]
-        else:
-            s = objective.score(r)
-        return math.nan if s is None else float(s)
+        s = objective.rank_score(Result(rec["status"], rec.get("metrics") or {}))
+        return math.nan if s is None else s
 
     return score
 
@@ -52,12 +47,13 @@ def collect(run_dir: str | Path, top: int = 5) -> dict[str, Any]:
     import pandas as pd
 
     from nas.errors import ConfigError
-    from nas.rundir import holder_alive, lock_holder, read_records, read_run_yaml, read_snapshot
+    from nas.progress import result_key
+    from nas.rundir import TRIALS, holder_alive, lock_holder, read_records, read_run_yaml, read_snapshot
 
     path = Path(run_dir)
     doc = read_run_yaml(path)
     config = doc["config"]
-    trials = read_records(path / "trials.jsonl")
+    trials = read_records(path / TRIALS)
     snap = read_snapshot(path)
     holder = lock_holder(path)
     alive = holder_alive(holder)
@@ -85,10 +81,8 @@ def collect(run_dir: str | Path, top: int = 5) -> dict[str, Any]:
     keep = ("id", "key", "status", "metrics", "error", "seconds", "info", "arch")
     rows = [{k: trials[i].get(k) for k in keep} | {"score": float(df.at[i, "score"])} for i in ranked.index]
     for row, i in zip(rows, ranked.index):
-        if row["key"] is None and trials[i].get("result_arch"):  # one-shot trial: the derived architecture
-            from nas.arch import Architecture
-
-            row["key"] = Architecture.from_dict(trials[i]["result_arch"]).key
+        if row["key"] is None:  # one-shot trial: the derived architecture's key
+            row["key"] = result_key(trials[i])
     out["best"] = rows[0] if rows else None
     out["top"] = rows[:top]
     return out

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from nas.cli import count_arg
+
 #: flag dest -> type for every ``TrainRecipe`` field (tests check this covers them all)
 RECIPE_FIELDS: dict[str, type] = {
     "epochs": int, "batch_size": int, "lr": float, "momentum": float, "nesterov": bool, "weight_decay": float,
@@ -56,10 +58,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         if typ is bool:
             g.add_argument(flag, action=argparse.BooleanOptionalAction, help=_HELP[name])
         else:
-            g.add_argument(flag, type=typ, metavar="N" if typ is int else "X", help=_HELP[name])
+            kind = count_arg(1) if name in ("epochs", "batch_size") else typ
+            g.add_argument(flag, type=kind, metavar="N" if typ is int else "X", help=_HELP[name])
     g = p.add_argument_group("model and run")
-    g.add_argument("--channels", type=int, help="initial channels C (cell spaces: 36 on CIFAR)")
-    g.add_argument("--layers", type=int, help="cells L (cell spaces: 20 on CIFAR) or cells per stage (nb201)")
+    g.add_argument("--channels", type=count_arg(1), help="initial channels C (cell spaces: 36 on CIFAR)")
+    g.add_argument("--layers", type=count_arg(1), help="cells L (cell spaces: 20 on CIFAR) or cells per stage (nb201)")
     g.add_argument("--seed", type=int, help="seed of weights, batch order and augmentation (default 0)")
     g.add_argument("--data-seed", type=int, help="seed of the train/val split (default: --seed)")
     g.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
@@ -77,9 +80,6 @@ def run(args: argparse.Namespace) -> int:
     given.pop("command", None)
     resume = bool(given.pop("resume", False))
     given.pop("debug", None)
-    for key in ("epochs", "batch_size", "channels", "layers"):
-        if key in given and given[key] < 1:
-            raise ConfigError(f"--{key.replace('_', '-')} must be >= 1, got {given[key]}")
     from pathlib import Path
 
     from nas.train_run import check_resume, read_train_yaml, run_training

@@ -22,7 +22,7 @@ from nas.nn.efficientnet import (
 )
 from nas.nn.nb201 import NB201Cell, TinyNetwork
 from nas.nn.networks import NetworkCIFAR, NetworkImageNet
-from nas.nn.ops import DARTS_OPS, NASNET_OPS, NB201_OPS, OPS, make_op
+from nas.nn.ops import OPS, make_op
 
 SOURCE_MODULES: tuple[str, ...] = (
     "nas.nn.ops",
@@ -47,7 +47,7 @@ def standalone_source() -> str:
 
 
 __all__ = [
-    "SOURCE_MODULES", "standalone_source", "OPS", "make_op", "DARTS_OPS", "NASNET_OPS", "NB201_OPS",
+    "SOURCE_MODULES", "standalone_source", "OPS", "make_op",
     "Cell", "drop_path", "NetworkCIFAR", "NetworkImageNet", "NB201Cell", "TinyNetwork",
     "MBConv", "EfficientNet", "round_filters", "round_repeats",
     "EFFICIENTNET_B0_STAGES", "EFFICIENTNET_COEFFICIENTS",

@@ -109,7 +109,6 @@ class Cell(nn.Module):
         self._concat_node = concat_node
         self._is_identity = is_identity
         self._concat = concat_list
-        self.multiplier = len(concat_list)
         self.out_channels = sum(widths[i] for i in concat_list)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:

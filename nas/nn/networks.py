@@ -122,7 +122,6 @@ class NetworkCIFAR(nn.Module):
         normal = _unpack_genotype(normal, "normal")
         reduce = _unpack_genotype(reduce, "reduce")
         self._layers = layers
-        self._auxiliary = bool(auxiliary)
         self.drop_path_prob = float(drop_path_prob)
         C_stem = stem_multiplier * C
         self.stem = nn.Sequential(
@@ -160,7 +159,6 @@ class NetworkImageNet(nn.Module):
         normal = _unpack_genotype(normal, "normal")
         reduce = _unpack_genotype(reduce, "reduce")
         self._layers = layers
-        self._auxiliary = bool(auxiliary)
         self.drop_path_prob = 0.0
         self.stem0 = nn.Sequential(
             nn.Conv2d(in_channels, C // 2, 3, stride=2, padding=1, bias=False),

@@ -214,13 +214,6 @@ OPS: Dict[str, OpFactory] = {
         C_in, C_out, 3, stride, 1, affine, bias=not affine),
 }
 
-DARTS_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
-             "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
-NASNET_OPS = ("skip_connect", "conv_3x1_1x3", "conv_7x1_1x7", "dil_conv_3x3", "avg_pool_3x3",
-              "max_pool_3x3", "max_pool_5x5", "max_pool_7x7", "conv_1x1", "conv_3x3",
-              "sep_conv_3x3", "sep_conv_5x5", "sep_conv_7x7")
-NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-
 
 def make_op(name: str, C_in: int, C_out: int, stride: int, affine: bool = True) -> nn.Module:
     """Build op ``name`` mapping ``C_in`` to ``C_out`` channels with the given stride.

@@ -108,7 +108,7 @@ class DartsSupernet(nn.Module):
         if alpha_init not in ("randn", "zeros"):
             raise ValueError(f"alpha_init must be 'randn' (quark0 code) or 'zeros' (paper), got {alpha_init!r}")
         self.primitives = tuple(primitives)
-        self._C, self._layers, self._steps, self._multiplier = C, layers, steps, multiplier
+        self._steps, self._multiplier = steps, multiplier
         C_curr = stem_multiplier * C
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, C_curr, 3, padding=1, bias=False),
