@@ -9,7 +9,7 @@ Part 1 drives each strategy directly on the NB201 space with the tabular evaluat
 results (no driver), ``--trials`` trials per search, ``--searches`` searches, and reports the
 mean microseconds of one ``ask()`` + ``tell()`` (evaluation excluded; ``space.mutate``,
 ``arch.key`` and model updates included; by default the canonical-key cache is warmed
-first, as it is after the first runs of a ``nas bench`` worker). Part 2 times ``nas.bench.run_bench`` end to end.
+first, as it is after the first runs of a ``nas bench`` worker). Part 2 times ``nas.app.bench.run_bench`` end to end.
 Numbers go to BENCHMARKS.md; this is a benchmark, not a test.
 """
 from __future__ import annotations
@@ -64,7 +64,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from nas.bench import BENCH_OPTIONS
+    from nas.app.bench import BENCH_OPTIONS
 
     if not args.cold:  # as in a long nas bench process: every key computed once, then cached
         from nas.registry import SPACES, load_plugins
@@ -83,7 +83,7 @@ def main() -> None:
         print(f"| {name} | {shown} | {per:.0f} | {per_ask:.0f} | {args.trials * args.searches} |")
 
     if args.bench_runs:
-        from nas.bench import BenchConfig, run_bench
+        from nas.app.bench import BenchConfig, run_bench
 
         t0 = time.perf_counter()
         res = run_bench(BenchConfig(strategies=["evolution"], runs=args.bench_runs, workers=args.workers))

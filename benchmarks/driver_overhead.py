@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.toy_plugin
 
 from nas.config import SearchConfig  # noqa: E402
-from nas.search import Search
+from nas.app.driver import Search
 from nas.types import Proposal, Result
 from strategies.base import Strategy
 from tests.toy_plugin import ToySpace

@@ -5,7 +5,7 @@ Every trial is :func:`evaluators.ray_worker.sleep_candidate`: a sleep of known l
 ``pending.jsonl``, payload, Ray task with ``max_retries``, worker, ``Result`` back,
 ``trials.jsonl`` with fsync, tell, snapshot), so the time beyond the sleep is the Ray
 evaluator's and driver's overhead. For each K in ``--workers`` it runs a full
-:class:`~nas.search.Search` (random strategy, NB201, a run directory in a temp folder) with
+:class:`~nas.app.driver.Search` (random strategy, NB201, a run directory in a temp folder) with
 ``max_concurrent = K`` on a private local Ray instance with K CPUs' worth of slots and
 reports:
 
@@ -37,8 +37,8 @@ import strategies  # noqa: E402,F401
 from evaluators.ray import RayEvaluator  # noqa: E402
 from nas.config import SearchConfig  # noqa: E402
 from nas.registry import STRATEGIES  # noqa: E402
-from nas.rundir import RunDir  # noqa: E402
-from nas.search import Search  # noqa: E402
+from nas.app.rundir import RunDir  # noqa: E402
+from nas.app.driver import Search  # noqa: E402
 from nas.zoo import get_space  # noqa: E402
 
 SLEEP_FN = "evaluators.ray_worker:sleep_candidate"

@@ -26,7 +26,7 @@ import torch
 
 from evaluators.checkpoint import atomic_torch_save
 from evaluators.trainer import TrainRecipe, TrialError, TrialFailed, TrialTimeout, _is_oom, train
-from nas.rundir import safe_name
+from nas.layout import safe_name
 from nas.types import Proposal, Result
 
 #: proposal.config keys that change the recipe; every other key is a ``build`` option.

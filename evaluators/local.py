@@ -23,7 +23,7 @@ from typing import Any
 
 from evaluators.base import Evaluator
 from nas.errors import ConfigError
-from nas.rundir import CHECKPOINTS, trial_weights_path
+from nas.layout import CHECKPOINTS, trial_weights_path
 from nas.types import Proposal, Result
 
 

@@ -35,7 +35,7 @@ Checkpoints
     storage a retry on another node starts from epoch 0 (a warning says so at start).
 Weights
     With a run directory and ``keep_weights`` not 0, an ok trial's trained weights are written
-    to ``<run dir>/weights/<trial id>.pt`` (:func:`~nas.rundir.trial_weights_path`, absolute),
+    to ``<run dir>/weights/<trial id>.pt`` (:func:`~nas.layout.trial_weights_path`, absolute),
     where the driver prunes them to the top ``keep_weights`` and ``nas export`` reads them; so
     on a multi-node cluster the run directory must be on storage every node sees.
 """
@@ -52,7 +52,7 @@ from evaluators.base import Evaluator
 from evaluators.ray_resources import RayOptions, ResourcePlan, plan_resources
 from evaluators.ray_worker import DEFAULT_EVALUATE, probe_data, run_trial
 from nas.errors import ConfigError, NasError
-from nas.rundir import CHECKPOINTS, trial_weights_path
+from nas.layout import CHECKPOINTS, trial_weights_path
 from nas.types import Proposal, Result
 
 #: seconds allowed for the start-up data check on a worker

@@ -6,7 +6,7 @@ import torch
 import torchvision
 
 from evaluators.data import DatasetInfo, dataset_info
-from nas.baselines import build_baseline, canonical_name, list_baselines
+from nas.app.baselines import build_baseline, canonical_name, list_baselines
 from nas.errors import ConfigError, UnknownName
 
 CIFAR10 = dataset_info("cifar10")
@@ -105,7 +105,7 @@ def test_names_and_errors():
 
 
 def test_baselines_registered_after_import_are_found():
-    from nas.baselines import BASELINES
+    from nas.app.baselines import BASELINES
 
     name = "Late-Net_7"
     BASELINES.add(name, lambda info, **options: torch.nn.Linear(info.in_channels, info.num_classes), "a test net")

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from evaluators.tabular import DEFAULT_TABLE
-from nas.bench import anytime_mean
-from nas.cli import main
+from nas.app.bench import anytime_mean
+from nas.app.cli import main
 
 
 def _bench(tmp_path, *args):

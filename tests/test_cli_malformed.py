@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from nas.cli import main
+from nas.app.cli import main
 from tests.space_helpers import MALFORMED_DIR, REPO, read_case
 
 CASES = sorted(p for p in MALFORMED_DIR.iterdir() if p.suffix in (".yaml", ".txt"))

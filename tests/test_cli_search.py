@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 import tests.toy_plugin  # noqa: F401  (registers the toy space and evaluator)
-from nas.cli import main
+from nas.app.cli import main
 from nas.config import SearchConfig
-from nas.rundir import RunDir, read_run_yaml
+from nas.app.rundir import RunDir, read_run_yaml
 
 TOY = ["search", "--space", "toy", "--evaluator", "toy", "--population", "3", "--sample-size", "2"]
 

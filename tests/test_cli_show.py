@@ -14,11 +14,11 @@ import pytest
 
 import search_spaces  # noqa: F401  (registers the first-party spaces)
 from nas.arch import Architecture
-from nas.cli import main
-from nas.draw import bezier, plan_cell
+from nas.app.cli import main
+from nas.app.draw import bezier, plan_cell
 from nas.genotype import parse_genotype
 from nas.registry import SPACES
-from nas.render import node_lines, render_arch
+from nas.app.render import node_lines, render_arch
 from nas.zoo import get_space, list_genotypes, load_genotype
 
 NB201_BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
@@ -185,7 +185,7 @@ def test_spaces_table(capsys):
 @pytest.mark.slow
 def test_nb201_distinct_count_equals_number_of_keys():
     """``nas spaces``' NB201 count (plain-data hashing) equals the distinct ``Architecture.key``s."""
-    from nas.cli.spaces import describe_space
+    from nas.app.cli.spaces import describe_space
 
     space = SPACES.create("nb201")
     assert space.distinct_keys() == len({a.key for a in space.all_archs()})

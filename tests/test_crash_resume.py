@@ -3,7 +3,7 @@
 With ``--max-concurrent 1`` and a fixed seed, a killed-and-resumed search must journal every
 trial exactly once and make exactly the trial sequence (ids, keys, metrics) of an
 uninterrupted one. ``NAS_CRASH_AFTER=point:N`` makes the driver SIGKILL itself at the N-th
-write-protocol event (see ``nas.search.Search._event``); other kills come from outside.
+write-protocol event (see ``nas.app.driver.Search._event``); other kills come from outside.
 """
 from __future__ import annotations
 

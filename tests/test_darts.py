@@ -348,7 +348,7 @@ def test_cli_search_journals_and_exports_the_derived_architecture(tmp_path):
     exported = Architecture.load(next((run / "best").glob("1-*")) / "arch.yaml")
     assert exported == derived and exported.meta["genotype"] == derived.meta["genotype"]
     assert not list((run / "checkpoints").glob("*.pt"))
-    from nas.export import export_top
+    from nas.app.export import export_top
 
     (folder,) = export_top(run, top=1, formats="yaml", out=tmp_path / "again")
     assert Architecture.load(Path(folder) / "arch.yaml") == derived

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-import nas.search as search_mod
+import nas.app.driver as search_mod
 from nas.arch import Architecture
 from nas.config import SearchConfig
-from nas.rundir import RunDir
-from nas.search import Search
+from nas.app.rundir import RunDir
+from nas.app.driver import Search
 from nas.types import Proposal, Result
 from strategies.evolution import RegularizedEvolution
 from strategies.random import RandomSearch
@@ -289,7 +289,7 @@ def test_rich_progress_renders_trials_and_stats():
 
     from rich.console import Console
 
-    from nas.progress import RichProgress
+    from nas.app.progress import RichProgress
 
     buf = io.StringIO()
     cfg, space, strat, ev = setup(budget=4, fail_every=3)

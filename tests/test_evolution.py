@@ -9,7 +9,7 @@ import pytest
 from nas.config import SearchConfig
 from nas.errors import ConfigError
 from nas.registry import STRATEGIES, load_plugins
-from nas.search import Search
+from nas.app.driver import Search
 from nas.types import Result
 from strategies.evolution import RegularizedEvolution
 from strategies.random import RandomSearch

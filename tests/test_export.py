@@ -19,10 +19,10 @@ import pytest
 import torch
 
 from nas.arch import Architecture
-from nas.cli import main
+from nas.app.cli import main
 from nas.errors import ConfigError, InvalidArchitecture
-from nas.export import export_arch, export_top, parse_formats, trial_weights_path
-from nas.export_codegen import ModelSpec, check_literal, lower, render_model_py
+from nas.app.export import export_arch, export_top, parse_formats, trial_weights_path
+from nas.app.export_codegen import ModelSpec, check_literal, lower, render_model_py
 from nas.zoo import get_space, load_genotype
 
 SPACES = ("nasnet", "darts", "nb201", "mbconv")
@@ -201,7 +201,7 @@ def test_parse_formats():
 # -- export_top on a run directory ------------------------------------------------------------
 def make_run(path: Path, records: list[dict]) -> Path:
     from nas.config import SearchConfig
-    from nas.rundir import RunDir
+    from nas.app.rundir import RunDir
 
     run = RunDir.create(path, SearchConfig(space="nb201", channels=4, layers=1, seed=3).to_dict())
     for rec in records:

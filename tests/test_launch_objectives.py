@@ -1,5 +1,5 @@
 """Objective scoring (non-finite results), evolution's mutation descriptions and
-``nas.launch.run_search`` / ``resume_config`` as an API (without the CLI)."""
+``nas.app.launch.run_search`` / ``resume_config`` as an API (without the CLI)."""
 from __future__ import annotations
 
 import argparse
@@ -12,10 +12,10 @@ import pytest
 import tests.toy_plugin  # noqa: F401  (registers the toy space and evaluator)
 from nas.config import SearchConfig
 from nas.errors import ConfigError
-from nas.launch import resume_config, run_search
+from nas.app.launch import resume_config, run_search
 from nas.objectives import accuracy, mnas, pareto
-from nas.rundir import RunDir, check_new, read_run_yaml
-from nas.search import Search
+from nas.app.rundir import RunDir, check_new, read_run_yaml
+from nas.app.driver import Search
 from nas.types import Result
 from strategies._util import describe_mutation
 from strategies.evolution import RegularizedEvolution
@@ -176,7 +176,7 @@ def test_float_option_ranges():
 
 
 def test_cli_key_value_parsers():
-    from nas.cli import key_value, strategy_key_value
+    from nas.app.cli import key_value, strategy_key_value
 
     assert key_value("max-tries=7") == ("max_tries", 7) and key_value("x=") == ("x", None)
     assert strategy_key_value("evolution.sample-size=[1, 2]") == ("evolution", "sample_size", [1, 2])
@@ -187,7 +187,7 @@ def test_cli_key_value_parsers():
 
 
 def test_count_flags_report_the_flag_in_one_line(capsys):
-    from nas.cli import main
+    from nas.app.cli import main
 
     with pytest.raises(SystemExit) as e:
         main(["bench", "--strategy", "random", "--workers", "0"])

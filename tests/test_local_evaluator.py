@@ -187,8 +187,8 @@ def test_search_keeps_weights_of_the_top_k_trials_only(tmp_path):
     """Trained weights are saved for ok trials and pruned to the best ``keep_weights``."""
     import torch
 
-    from nas.rundir import WEIGHTS, trial_weights_path
-    from nas.search import run_search
+    from nas.layout import WEIGHTS, trial_weights_path
+    from nas.app.driver import run_search
 
     cfg = config(strategy="random", budget=3, keep_weights=1, name="w", runs_dir=str(tmp_path), seed=1)
     summary = run_search(cfg, progress=False)

@@ -116,7 +116,7 @@ def test_gpu_trials_on_a_fake_gpu_cluster(monkeypatch, tmp_path):
 
 
 def test_auto_evaluator_rule(monkeypatch):
-    from nas.launch import choose_evaluator
+    from nas.app.launch import choose_evaluator
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     cfg = SearchConfig(device="cpu")
@@ -173,7 +173,7 @@ def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None
 @pytest.mark.timeout(300)
 def test_two_node_search_runs_trials_on_both_nodes(cluster, tmp_path):
     from evaluators.ray import RayEvaluator
-    from nas.launch import run_search
+    from nas.app.launch import run_search
     from nas.zoo import get_space
 
     cluster.connect()
@@ -193,7 +193,7 @@ def test_two_node_search_runs_trials_on_both_nodes(cluster, tmp_path):
         assert w["resumed_from_epoch"] == 0 and isinstance(w["pid"], int) and w["host"]
     assert len({r["worker"]["pid"] for r in recs}) < 6  # workers are reused (data cached per process)
     assert not list((tmp_path / "two" / "checkpoints").glob("*.pt"))  # removed after each result
-    from nas.rundir import trial_weights_path
+    from nas.layout import trial_weights_path
 
     kept = [r["id"] for r in recs if trial_weights_path(tmp_path / "two", r["id"]).is_file()]
     assert len(kept) == cfg.keep_weights == 5  # trained weights written by the workers, pruned to the top 5
@@ -250,7 +250,7 @@ def test_worker_node_death_retries_the_trial(tmp_path):
     """Kill the only trial-running node mid-trial; a replacement node finishes the retried trial."""
     import ray
 
-    from nas.launch import run_search
+    from nas.app.launch import run_search
 
     if ray.is_initialized():
         ray.shutdown()  # this test drives its own cluster

@@ -1,4 +1,4 @@
-"""``nas.tune.NasSearcher``: nas strategies inside a Ray Tune ``Tuner`` (issue 5, item 4).
+"""``nas.app.tune.NasSearcher``: nas strategies inside a Ray Tune ``Tuner`` (issue 5, item 4).
 
 Unit tests drive the Searcher API directly (no Ray process); one slow test runs a tiny real
 Tune experiment on a private local Ray instance bound to 127.0.0.1.
@@ -17,7 +17,7 @@ pytest.importorskip("ray.tune")
 from ray.tune.search import Searcher  # noqa: E402
 
 from nas.arch import Architecture  # noqa: E402
-from nas.tune import NasSearcher  # noqa: E402
+from nas.app.tune import NasSearcher  # noqa: E402
 from nas.zoo import get_space  # noqa: E402
 
 STRATEGY_OPTIONS = {"random": {}, "evolution": {"population": 4, "sample_size": 2},

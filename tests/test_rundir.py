@@ -13,7 +13,7 @@ import yaml
 
 from nas.config import SearchConfig
 from nas.errors import ConfigError, RunLocked
-from nas.rundir import RunDir, is_run_dir, lock_holder, read_run_yaml
+from nas.app.rundir import RunDir, is_run_dir, lock_holder, read_run_yaml
 
 
 def make_run(tmp_path: Path, name: str = "r") -> RunDir:
@@ -100,7 +100,7 @@ def test_corrupt_line_in_the_middle_is_an_error(tmp_path):
 
 HOLD = """
 import sys, time
-from nas.rundir import RunDir
+from nas.app.rundir import RunDir
 run = RunDir.open(sys.argv[1])
 print("locked", flush=True)
 time.sleep(60)

@@ -17,7 +17,7 @@ from evaluators.tabular import (
 from nas.config import SearchConfig
 from nas.errors import ConfigError
 from nas.registry import EVALUATORS, SPACES, load_plugins
-from nas.search import Search
+from nas.app.driver import Search
 from nas.types import Proposal, Result
 from strategies.base import Strategy
 

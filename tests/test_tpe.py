@@ -9,7 +9,7 @@ from nas.config import SearchConfig
 from nas.errors import ConfigError
 from nas.objectives import pareto
 from nas.registry import SPACES, STRATEGIES, load_plugins
-from nas.search import Search
+from nas.app.driver import Search
 from nas.types import Result
 
 load_plugins()

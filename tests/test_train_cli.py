@@ -9,9 +9,9 @@ import torch
 import yaml
 
 from evaluators.trainer import TrainRecipe
-from nas.cli import main
-from nas.baselines import CifarResNet
-from nas.cli.train import RECIPE_FIELDS
+from nas.app.cli import main
+from nas.app.baselines import CifarResNet
+from nas.app.cli.train import RECIPE_FIELDS
 
 NB201_TINY = "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2|"
 

@@ -3,8 +3,8 @@
 :class:`Search` owns the loop. While fewer than ``max_concurrent`` trials are in flight and
 the budget allows, it asks the strategy and submits the proposal; it then collects finished
 results, journals them and tells the strategy ``result.for_strategy()`` (never ``report``).
-With a :class:`~nas.rundir.RunDir` it follows the crash-consistency protocol documented in
-:mod:`nas.rundir`; with ``run=None`` the journal lives in memory only (no files, no fsync),
+With a :class:`~nas.app.rundir.RunDir` it follows the crash-consistency protocol documented in
+:mod:`nas.app.rundir`; with ``run=None`` the journal lives in memory only (no files, no fsync),
 which ``nas bench`` uses for fast tabular searches.
 
 Budgets
@@ -39,7 +39,8 @@ from typing import Any, Protocol
 
 from nas.arch import Architecture
 from nas.config import SearchConfig
-from nas.rundir import RunDir, json_record, result_of, trial_weights_path
+from nas.app.rundir import RunDir, json_record, result_of
+from nas.layout import trial_weights_path
 from nas.types import Proposal, Result
 
 #: duplicates in a row after which the space is considered exhausted
@@ -342,7 +343,7 @@ class Search:
         self._event("snapshot")
 
     def _restore(self) -> None:
-        """Replay the journal and the snapshot (see :mod:`nas.rundir`, "Crash-consistency")."""
+        """Replay the journal and the snapshot (see :mod:`nas.app.rundir`, "Crash-consistency")."""
         assert self.run_dir is not None
         for d in self.run_dir.read_trials():
             rec = dict(d)
@@ -384,7 +385,7 @@ class Search:
 
 def run_search(config: SearchConfig | None = None, *, resume: str | Path | None = None, force: bool = False,
                evaluator: Any = None, progress: Any = True) -> SearchSummary:
-    """Resolve, validate, create or resume the run directory, and run: see :func:`nas.launch.run_search`."""
-    from nas.launch import run_search as _run
+    """Resolve, validate, create or resume the run directory, and run: see :func:`nas.app.launch.run_search`."""
+    from nas.app.launch import run_search as _run
 
     return _run(config, resume=resume, force=force, evaluator=evaluator, progress=progress)

@@ -22,7 +22,7 @@ import json
 import sys
 from typing import Any
 
-from nas.cli import count_arg
+from nas.app.cli import count_arg
 
 DEFAULT_DATASET = "cifar10"
 
@@ -104,7 +104,7 @@ def measure(arch: Any, space: Any, args: argparse.Namespace) -> dict[str, Any]:
 # -- command ---------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
     from nas.errors import ConfigError
-    from nas.render import arch_strings, render_arch, render_model
+    from nas.app.render import arch_strings, render_arch, render_model
     from nas.zoo import get_space, resolve_arch
 
     arch = resolve_arch(args.arch)
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     model = measure(arch, space, args) if wants_model(args) else None
     png = None
     if args.png:
-        from nas.draw import draw_arch
+        from nas.app.draw import draw_arch
 
         png = draw_arch(arch, title=str(arch.meta.get("name") or args.arch))
     if args.json:

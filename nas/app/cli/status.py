@@ -47,8 +47,8 @@ def collect(run_dir: str | Path, top: int = 5) -> dict[str, Any]:
     import pandas as pd
 
     from nas.errors import ConfigError
-    from nas.progress import result_key
-    from nas.rundir import TRIALS, holder_alive, lock_holder, read_records, read_run_yaml, read_snapshot
+    from nas.app.progress import result_key
+    from nas.app.rundir import TRIALS, holder_alive, lock_holder, read_records, read_run_yaml, read_snapshot
 
     path = Path(run_dir)
     doc = read_run_yaml(path)
@@ -89,7 +89,7 @@ def collect(run_dir: str | Path, top: int = 5) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.progress import fmt_acc, fmt_time, print_top
+    from nas.app.progress import fmt_acc, fmt_time, print_top
 
     info = collect(args.run_dir, args.top)
     if args.json:

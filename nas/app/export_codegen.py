@@ -16,7 +16,7 @@ in this module. Values are then written with ``repr`` and read back with
 ``ast.literal_eval`` to make sure the text is exactly that literal.
 
 The lowering repeats the defaults of each first-party space's ``build`` (documented in
-``search_spaces``); :func:`nas.export.export_arch` checks that the generated model has the
+``search_spaces``); :func:`nas.app.export.export_arch` checks that the generated model has the
 toolkit model's exact state-dict layout and logits, so a drift is caught at export time.
 """
 from __future__ import annotations

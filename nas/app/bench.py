@@ -1,6 +1,6 @@
 """``nas bench``: search strategies on the NAS-Bench-201 table, in simulated time.
 
-Every run is a normal :class:`~nas.search.Search` (the same driver as ``nas search``, with
+Every run is a normal :class:`~nas.app.driver.Search` (the same driver as ``nas search``, with
 an in-memory journal) over the ``tabular`` evaluator: the search sees the 12-epoch
 validation accuracy, pays each architecture's simulated training time, and stops when the
 next evaluation would exceed ``time_budget`` (REFERENCE §9). A run's result is the
@@ -112,7 +112,7 @@ def run_once(space_name: str, strategy: str, options: Mapping[str, Any], seed: i
     from nas.config import SearchConfig
     from nas.objectives import accuracy
     from nas.registry import STRATEGIES, load_plugins
-    from nas.search import Search
+    from nas.app.driver import Search
 
     load_plugins()
     space = _space(space_name)

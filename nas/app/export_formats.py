@@ -1,4 +1,4 @@
-"""The binary export formats of :mod:`nas.export`: TorchScript, ONNX, and the ``model.py`` self-check.
+"""The binary export formats of :mod:`nas.app.export`: TorchScript, ONNX, and the ``model.py`` self-check.
 
 Each function takes the eval-mode toolkit model and the dataset's input shape (batch 1);
 the checks run on a batch of 2. Exporter limitations never raise: they are reported

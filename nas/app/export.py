@@ -9,7 +9,7 @@ calls :func:`export_arch` for each of the best ``K``, into ``RUN/best/<rank>-<tr
 ``arch.yaml``
     the architecture (``meta`` gains the trial id, rank, run, dataset, build settings and metrics);
 ``model.py``
-    a standalone file that needs only torch (:mod:`nas.export_codegen`): the ``nas.nn`` model
+    a standalone file that needs only torch (:mod:`nas.app.export_codegen`): the ``nas.nn`` model
     code, the architecture as plain Python literals, ``build_model()``, ``load_weights()``
     and a ``__main__`` demo;
 ``weights.pt``
@@ -48,7 +48,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from nas.arch import Architecture
 from nas.errors import ConfigError, InvalidArchitecture, NasError
 from nas.io import atomic_write_bytes, atomic_write_text
-from nas.rundir import safe_name, trial_weights_path
+from nas.layout import safe_name, trial_weights_path
 
 FORMATS: tuple[str, ...] = ("yaml", "py", "torchscript", "onnx")
 _RANKED_DIR = re.compile(r"^\d+-")
@@ -154,9 +154,9 @@ def export_arch(
     """
     from evaluators.candidate import build_kwargs as default_build_kwargs
     from evaluators.checkpoint import atomic_torch_save
-    from nas.export_card import render_card
-    from nas.export_codegen import lower, render_model_py
-    from nas.export_formats import torchscript_bytes, verify_source, write_onnx
+    from nas.app.export_card import render_card
+    from nas.app.export_codegen import lower, render_model_py
+    from nas.app.export_formats import torchscript_bytes, verify_source, write_onnx
     from nas.nn.measure import count_macs, count_params, measure_latency_ms
     from nas.zoo import get_space
 
@@ -280,7 +280,7 @@ def rank_trials(run_dir: str | Path) -> tuple[dict[str, Any], list[tuple[float, 
     """
     import nas.objectives  # noqa: F401  (registers the objectives)
     from nas.registry import OBJECTIVES
-    from nas.rundir import read_records, read_run_yaml
+    from nas.app.rundir import read_records, read_run_yaml
     from nas.types import Result
 
     config = dict(read_run_yaml(run_dir)["config"])
@@ -309,8 +309,8 @@ def export_top(
     """Export the ``top`` best ok trials of a run (see the module docstring); returns the folders."""
     from evaluators.candidate import build_kwargs, trial_seed
     from nas.config import SearchConfig
-    from nas.export_card import reproduce_commands
-    from nas.rundir import RUN_YAML
+    from nas.app.export_card import reproduce_commands
+    from nas.app.rundir import RUN_YAML
     from nas.zoo import get_space
 
     run_dir = Path(run_dir)

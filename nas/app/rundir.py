@@ -34,7 +34,7 @@ The driver writes, per trial, in this order::
 
 Invariants: (1) a trial is in ``trials.jsonl`` iff its result is durable; (2) the snapshot's
 strategy state and pending list always agree, because both are written in one atomic file.
-On resume (:meth:`nas.search.Search` with a run) the driver repairs a torn last journal line,
+On resume (:meth:`nas.app.driver.Search` with a run) the driver repairs a torn last journal line,
 replays ``trials.jsonl``, loads the snapshot, and for each pending proposal:
 
 * its id is already in the journal (crash after the journal write, before the snapshot):
@@ -55,7 +55,6 @@ import fcntl
 import json
 import os
 import platform
-import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -76,21 +75,6 @@ PENDING = "pending.jsonl"
 SNAPSHOT = "strategy.json"
 LOCK = "lock"
 BEST = "best"
-WEIGHTS = "weights"
-CHECKPOINTS = "checkpoints"
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
-
-
-def safe_name(text: str) -> str:
-    """A file-name-safe version of a trial id (used for weights and checkpoints)."""
-    return _UNSAFE.sub("_", str(text)) or "_"
-
-
-def trial_weights_path(run_dir: str | Path, trial_id: str) -> Path:
-    """Where a run keeps the final ``state_dict`` of an ok trial: ``RUN/weights/<id>.pt``."""
-    return Path(run_dir) / WEIGHTS / f"{safe_name(trial_id)}.pt"
-
-
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
 

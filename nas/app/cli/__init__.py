@@ -1,6 +1,6 @@
 """The ``nas`` command line.
 
-Each subcommand lives in its own module under :mod:`nas.cli` and exposes
+Each subcommand lives in its own module under :mod:`nas.app.cli` and exposes
 ``add_parser(subparsers)`` (cheap: no torch import) and ``run(args) -> int``.
 Errors a user can fix (:class:`~nas.errors.NasError`, bad flags) print exactly
 one ``nas: error: ...`` line on stderr and exit with code 2 (DESIGN §6); a
@@ -89,9 +89,9 @@ def build_parser() -> ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     for name in SUBCOMMANDS:
         try:
-            module = importlib.import_module(f"nas.cli.{name}")
+            module = importlib.import_module(f"nas.app.cli.{name}")
         except ModuleNotFoundError as e:  # a subcommand not installed in this build
-            if e.name != f"nas.cli.{name}":
+            if e.name != f"nas.app.cli.{name}":
                 raise
             continue
         p = module.add_parser(sub)

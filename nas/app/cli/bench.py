@@ -1,4 +1,4 @@
-"""``nas bench``: run strategies many times on the NAS-Bench-201 table (see :mod:`nas.bench`).
+"""``nas bench``: run strategies many times on the NAS-Bench-201 table (see :mod:`nas.app.bench`).
 
 Prints the markdown table (or, with ``--json``, the full result as JSON) and writes
 ``bench.md``, ``bench.json``, ``anytime.csv`` and ``anytime.png`` (when matplotlib is
@@ -12,7 +12,7 @@ import shlex
 import sys
 from typing import Any
 
-from nas.cli import count_arg, strategy_key_value
+from nas.app.cli import count_arg, strategy_key_value
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -44,7 +44,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.bench import BenchConfig, format_markdown, resolve_strategies, run_bench, write_outputs
+    from nas.app.bench import BenchConfig, format_markdown, resolve_strategies, run_bench, write_outputs
 
     names, skipped = resolve_strategies(args.space, args.strategy, args.all)
     options: dict[str, dict[str, Any]] = {}

@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any
 
-from nas.cli import count_arg, key_value
+from nas.app.cli import count_arg, key_value
 from nas.config import SearchConfig
 
 #: repeatable KEY=VALUE flag dest -> the SearchConfig option mapping it fills
@@ -82,7 +82,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """SearchConfig fields set by ``--config`` and flags (flags win; option dicts merge)."""
-    from nas.launch import RAY_ONLY_OPTIONS  # evaluator_options of the ray evaluator, flags of the same names
+    from nas.app.launch import RAY_ONLY_OPTIONS  # evaluator_options of the ray evaluator, flags of the same names
 
     out: dict[str, Any] = {}
     ns = vars(args)
@@ -112,11 +112,11 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.launch import run_search
+    from nas.app.launch import run_search
 
     overrides = overrides_from_args(args)
     resume = getattr(args, "resume", None)
-    if resume is not None:  # option merging on resume: nas.launch.resume_config
+    if resume is not None:  # option merging on resume: nas.app.launch.resume_config
         summary = run_search(overrides, resume=resume, force=bool(getattr(args, "force", False)))
     else:
         if getattr(args, "force", False):
@@ -129,15 +129,15 @@ def run(args: argparse.Namespace) -> int:
 
 def report(summary: Any) -> int:
     """Print the stop reason, the top-5 table and the export path; return the exit code."""
-    from nas.progress import fmt_time, print_top
+    from nas.app.progress import fmt_time, print_top
 
     run_dir = summary.run_dir
     print(f"stopped: {summary.stopped_reason}; {len(summary.trials)} trials ({summary.n_ok} ok, "
           f"{summary.n_failed} failed) in {fmt_time(summary.elapsed)}")
     print_top(summary.top(5), title=f"top 5 of {run_dir}")
     if summary.best is not None and run_dir is not None:
-        import nas.export as export
-        from nas.rundir import BEST
+        import nas.app.export as export
+        from nas.app.rundir import BEST
 
         try:
             export.export_top(run_dir, top=1)

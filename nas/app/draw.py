@@ -25,7 +25,7 @@ import networkx as nx
 from nas.arch import Architecture
 from nas.cell import OUT, n_inputs_of
 from nas.errors import ConfigError
-from nas.render import INPUT_ROLES, cell_title
+from nas.app.render import INPUT_ROLES, cell_title
 
 _NODE_COLORS = {"input": "#cfe2f3", "node": "#fff2cc", "concat": "#f9cb9c", "output": "#d9ead3"}
 _INPUT_ROLES = {**INPUT_ROLES, 1: {"in0": "input"}}  # a short label under the circle

@@ -3,7 +3,7 @@
 What gets trained (:func:`resolve_target`): an architecture YAML file, a literature
 architecture from :mod:`nas.zoo` (``darts-v2``, ``nasnet-a``, ...), a DARTS
 ``Genotype(...)`` or NAS-Bench-201 string, or a hand-designed baseline from
-:mod:`nas.baselines` (``resnet20``, ``resnet18``, ...). Architectures are built by their
+:mod:`nas.app.baselines` (``resnet20``, ``resnet18``, ...). Architectures are built by their
 space with ``space.build_defaults[family]`` (C=36, 20 cells for the cell spaces on
 CIFAR), ``--channels``/``--layers`` on top, and the auxiliary head when the recipe's
 ``auxiliary_weight`` is > 0 and the space has one.
@@ -56,8 +56,8 @@ class Target:
 
 def resolve_target(text: str) -> Target:
     """YAML path, zoo name, Genotype/NB201 string (-> arch) or baseline name (-> baseline)."""
-    from nas.baselines import canonical_name, is_zoo_baseline, list_baselines
-    from nas.rundir import safe_name
+    from nas.app.baselines import canonical_name, is_zoo_baseline, list_baselines
+    from nas.layout import safe_name
     from nas.zoo import resolve_arch
 
     s = str(text).strip()
@@ -104,7 +104,7 @@ def build_target(target: Target, info: Any, recipe: Any, *, seed: int, channels:
     notes: list[str] = []
     size = {k: v for k, v in (("channels", channels), ("layers", layers)) if v is not None}
     if target.kind == "baseline":
-        from nas.baselines import build_baseline
+        from nas.app.baselines import build_baseline
 
         torch.manual_seed(seed)
         model = build_baseline(target.name, info, **size)
@@ -177,7 +177,7 @@ def run_training(settings: Mapping[str, Any], *, resume: bool, given_arch: str |
     from evaluators.trainer import (StopTraining, TrialFailed, evaluate, resolve_device, train,
                                     write_csv)
     from nas.nn.measure import count_macs, count_params
-    from nas.rundir import versions
+    from nas.app.rundir import versions
 
     s = dict(settings)
     out = Path(s["out"]) if s.get("out") else None

@@ -6,14 +6,14 @@ or a hand-designed baseline (``resnet20``, ``resnet56``, ``resnet18``, ``mobilen
 ``densenet-bc-100``, ...). ``--recipe full`` (default) is the DARTS CIFAR evaluation
 protocol, ``--recipe search`` the short proxy; every recipe field has a flag. Results go to
 ``--out`` (default ``runs/train-<name>-<timestamp>/``); ``--resume --out DIR`` continues an
-interrupted run with its stored settings. See :mod:`nas.train_run`.
+interrupted run with its stored settings. See :mod:`nas.app.train_run`.
 """
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from nas.cli import count_arg
+from nas.app.cli import count_arg
 
 #: flag dest -> type for every ``TrainRecipe`` field (tests check this covers them all)
 RECIPE_FIELDS: dict[str, type] = {
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     given.pop("debug", None)
     from pathlib import Path
 
-    from nas.train_run import check_resume, read_train_yaml, run_training
+    from nas.app.train_run import check_resume, read_train_yaml, run_training
 
     def say(text: str) -> None:
         print(text, flush=True)

@@ -4,7 +4,7 @@ For each of the top ``K`` ok trials (ranked by the run's objective) a folder
 ``RUN/best/<rank>-<trial id>/`` (or ``OUT/<rank>-<trial id>/``) gets ``arch.yaml``,
 a standalone ``model.py``, ``weights.pt`` when the run kept the trial's weights,
 ``model.ts`` (TorchScript), ``model.onnx`` (when onnx is installed) and ``card.md``;
-see :mod:`nas.export`. Bad format names, a folder that is not a run, or a run without
+see :mod:`nas.app.export`. Bad format names, a folder that is not a run, or a run without
 ok trials exit with code 2 and one ``nas: error:`` line.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Any
 
-FORMATS = ("yaml", "py", "torchscript", "onnx")  # = nas.export.FORMATS (kept here: no torch import)
+FORMATS = ("yaml", "py", "torchscript", "onnx")  # = nas.app.export.FORMATS (kept here: no torch import)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -32,11 +32,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from nas.errors import ConfigError
-    from nas.rundir import read_run_yaml
+    from nas.app.rundir import read_run_yaml
 
     if args.top < 1:
         raise ConfigError(f"--top must be >= 1, got {args.top}")
-    from nas.export import export_top, parse_formats
+    from nas.app.export import export_top, parse_formats
 
     formats = parse_formats(args.format)
     read_run_yaml(args.run_dir)  # "not a run directory" before torch is imported

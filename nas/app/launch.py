@@ -1,4 +1,4 @@
-"""From a :class:`~nas.config.SearchConfig` to a running :class:`~nas.search.Search`.
+"""From a :class:`~nas.config.SearchConfig` to a running :class:`~nas.app.driver.Search`.
 
 :func:`run_search` resolves the space, objective, strategy and evaluator through the
 registries, validates all of them (including the evaluator's eager dataset ``check()``)
@@ -24,8 +24,8 @@ import nas.objectives  # noqa: F401  (registers the objectives)
 from nas.config import RESUME_MUTABLE, SearchConfig
 from nas.errors import ConfigError
 from nas.registry import EVALUATORS, OBJECTIVES, SPACES, STRATEGIES, load_plugins
-from nas.rundir import RUN_YAML, RunDir, check_new, read_run_yaml
-from nas.search import Search, SearchSummary
+from nas.app.rundir import RUN_YAML, RunDir, check_new, read_run_yaml
+from nas.app.driver import Search, SearchSummary
 
 #: evaluator options only the Ray evaluator takes (``nas search`` flags of the same names)
 RAY_ONLY_OPTIONS = frozenset({"address", "gpus_per_trial", "cpus_per_trial", "storage"})
@@ -176,7 +176,7 @@ def run_search(
       :func:`resume_config`.
     * ``evaluator``: an evaluator instance to use instead of creating one (not shut down here).
     * ``progress``: True (rich live display on a TTY, one line per trial otherwise),
-      False/None, or a :class:`nas.search.Progress` object.
+      False/None, or a :class:`nas.app.driver.Progress` object.
     """
     parts: Components | None = None
     if resume is not None:
@@ -207,7 +207,7 @@ def run_search(
             raise
     try:
         if progress is True:
-            from nas.progress import make_progress
+            from nas.app.progress import make_progress
 
             progress = make_progress()
         search = Search(cfg, parts.space, parts.strategy, parts.evaluator, run=run, progress=progress or None)

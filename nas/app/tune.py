@@ -8,7 +8,7 @@ tasks itself, see :mod:`evaluators.ray`); importing this module imports Ray Tune
 Usage::
 
     from nas.arch import Architecture
-    from nas.tune import NasSearcher
+    from nas.app.tune import NasSearcher
     from ray import tune
 
     def trainable(config):
@@ -26,7 +26,7 @@ Mapping
     ``val_acc`` (what nas objectives maximize) is set to the Tune ``metric``'s value, negated for
     ``mode="min"``; an errored trial, or one without the metric, is a ``failed`` result. Unknown
     trial ids are ignored. An architecture already evaluated (same key) is not suggested again:
-    the strategy is told the earlier result, as the nas driver does (:mod:`nas.search`).
+    the strategy is told the earlier result, as the nas driver does (:mod:`nas.app.driver`).
 Checkpoints
     ``save(path)`` / ``restore(path)`` write JSON (never pickle): the strategy's
     ``state_dict()``, the live Tune trial id → proposal mapping and the finished results by key.
@@ -42,7 +42,7 @@ from ray.tune.search import Searcher
 
 from nas.errors import ConfigError
 from nas.io import atomic_write_json
-from nas.search import MAX_DUPLICATE_RUN
+from nas.app.driver import MAX_DUPLICATE_RUN
 from nas.types import Proposal, Result
 
 FORMAT = "nas/tune-searcher@1"
@@ -92,7 +92,7 @@ class NasSearcher(Searcher):
         return True
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        for _ in range(MAX_DUPLICATE_RUN):  # proposals in a row that were all duplicates, as nas.search
+        for _ in range(MAX_DUPLICATE_RUN):  # proposals in a row that were all duplicates, as nas.app.driver
             if self.strategy.done():
                 return Searcher.FINISHED
             p = self.strategy.ask()
