@@ -1,6 +1,6 @@
-"""Seconds per DARTS search step, first vs second order (quark0 ``train_search.py`` step, REFERENCE §4).
+"""Seconds per DARTS search step, first vs second order (the released ``train_search.py`` step; Liu et al., ICLR 2019).
 
-Times :func:`evaluators.oneshot.darts_step` (architect step on an alpha-half batch, then the SGD
+Times :func:`strategies.oneshot.darts.darts_step` (architect step on an alpha-half batch, then the SGD
 weight step with grad clip) on the supernet ``DartsSpace().supernet(C, layers)``:
 
 * ``digits``: one full epoch of the weight half of the digits training split (quark0's 50/50
@@ -24,16 +24,18 @@ import time
 import torch
 from torch import nn
 
-from evaluators.architect import Architect
 from evaluators.data import load_data
-from evaluators.oneshot import darts_step, split_source
-from search_spaces.darts import SEARCH_DEFAULTS, DartsSpace
+from search_spaces.darts import DartsSpace
+from strategies.oneshot.architect import Architect
+from strategies.oneshot.base import split_source
+from strategies.oneshot.darts import DEFAULTS as SEARCH_DEFAULTS
+from strategies.oneshot.darts import darts_step
 
 
 def make(C: int, layers: int, in_channels: int, order: int, seed: int = 0):
     torch.manual_seed(seed)
     hp = SEARCH_DEFAULTS
-    model = DartsSpace().supernet(C=C, layers=layers, num_classes=10, in_channels=in_channels)
+    model = DartsSpace().supernet(channels=C, layers=layers, num_classes=10, in_channels=in_channels)
     w_opt = torch.optim.SGD(model.weights(), lr=hp["w_lr"], momentum=hp["w_momentum"],
                             weight_decay=hp["w_weight_decay"])
     arch = Architect(model, order=order, lr=hp["alpha_lr"], weight_decay=hp["alpha_weight_decay"],

@@ -26,10 +26,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from evaluators.candidate import build_kwargs, evaluate_candidate
+from evaluators.candidate import evaluate_candidate
 from evaluators.data import load_data
 from evaluators.trainer import TrainRecipe, train
 from nas.config import SearchConfig
+from nas.settings import build_settings
 from nas.types import Proposal
 from nas.zoo import get_space
 
@@ -88,9 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     recipe = TrainRecipe.from_config(cfg)
     data = load_data("digits", seed=cfg.seed)
     space, arch = get_space("darts"), darts_v2()
-    kwargs = build_kwargs(space, data.info, cfg)
+    kwargs = build_settings(space, data.info, cfg)
     torch.manual_seed(args.seed)
-    base = space.build(arch, in_channels=data.info.in_channels, num_classes=data.info.num_classes, **kwargs)
+    base = space.build(arch, **kwargs)
 
     # warm up one-time costs (lazy imports in torch.optim, allocator) outside the timings
     train(copy.deepcopy(base), data, TrainRecipe.from_config(cfg, epochs=1), device="cpu", seed=args.seed)

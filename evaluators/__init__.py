@@ -5,7 +5,7 @@ Entries are ``"module:attr"`` strings so that importing this package (and
 """
 from __future__ import annotations
 
-from nas.registry import EVALUATORS
+from nas.registry import EVALUATORS, TRIALS
 
 if "local" not in EVALUATORS:
     EVALUATORS.add("local", "evaluators.local:LocalEvaluator", "in-process training on this machine")
@@ -13,3 +13,5 @@ if "tabular" not in EVALUATORS:
     EVALUATORS.add("tabular", "evaluators.tabular:TabularEvaluator", "NAS-Bench-201 lookup from a CSV (simulated cost)")
 if "ray" not in EVALUATORS:
     EVALUATORS.add("ray", "evaluators.ray:RayEvaluator", "trials as Ray tasks on a private or existing Ray cluster")
+if "train" not in TRIALS:
+    TRIALS.add("train", "evaluators.candidate:evaluate_candidate", "train and measure the proposal's architecture")

@@ -4,12 +4,15 @@ This is the unit of work of every training evaluator (local in-process, Ray
 workers). It never raises for a bad candidate: divergence and CUDA OOM become
 ``Result("failed")``, a passed ``trial_timeout`` becomes ``Result("timeout")``,
 and an exception from ``space.build`` or from the model's forward pass (e.g. a
-shape error) becomes ``Result("failed")`` with the exception text (DESIGN §3).
+shape error) becomes ``Result("failed")`` with the exception text. A fault of the machine
+(a full disk or an I/O error while writing a checkpoint or the weights) is no candidate's
+failure: it raises :class:`~nas.errors.MachineFault` and the trial stays pending.
 
 The bookkeeping every trial shares (start time, worker info, deadline, checkpoint
 removal, the failure-to-result rules: :class:`TrialRecord`) and the model measurements
-(:func:`size_metrics`, :func:`latency_ms`) are used by the DARTS search trial
-(:func:`evaluators.oneshot.run_darts`) too.
+(:func:`size_metrics`, :func:`latency_ms`) are shared with the other trial runners of
+:data:`nas.registry.TRIALS` (e.g. the one-shot search, :mod:`strategies.oneshot`); this
+function is the ``train`` runner.
 """
 from __future__ import annotations
 
@@ -26,7 +29,9 @@ import torch
 
 from evaluators.checkpoint import atomic_torch_save
 from evaluators.trainer import TrainRecipe, TrialError, TrialFailed, TrialTimeout, _is_oom, train
+from nas.errors import MachineFault, as_machine_fault, is_machine_fault
 from nas.layout import safe_name
+from nas.settings import build_settings
 from nas.types import Proposal, Result
 
 #: proposal.config keys that change the recipe; every other key is a ``build`` option.
@@ -41,25 +46,6 @@ def trial_seed(seed: int, trial_id: str) -> int:
     """
     digest = hashlib.blake2b(f"{seed}/{trial_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") & 0x7FFF_FFFF
-
-
-def build_kwargs(space: Any, info: Any, config: Any = None, overrides: dict[str, Any] | None = None, *,
-                 channels: int | None = None, layers: int | None = None) -> dict[str, Any]:
-    """``space.build_defaults[info.family]`` < ``channels/layers`` < proposal overrides.
-
-    ``channels``/``layers`` are the arguments when given, else those of ``config`` (a
-    ``SearchConfig``; None: unset). A one-shot proposal's config (``one_shot`` set) holds
-    search settings, not build options; recipe keys in ``overrides`` are never build options.
-    """
-    if overrides and overrides.get("one_shot"):
-        overrides = None
-    kwargs = dict(getattr(space, "build_defaults", {}).get(info.family, {}))
-    for key, given in (("channels", channels), ("layers", layers)):
-        value = given if given is not None else getattr(config, key, None)
-        if value is not None:
-            kwargs[key] = value
-    kwargs.update({k: v for k, v in (overrides or {}).items() if k not in RECIPE_KEYS})
-    return kwargs
 
 
 def worker_info(device: torch.device) -> dict[str, Any]:
@@ -137,7 +123,14 @@ class TrialRecord:
 
     def failure(self, e: Exception, metrics: dict[str, float] | None = None,
                 report: dict[str, Any] | None = None) -> Result:
-        """``timeout`` for :class:`TrialTimeout`, else ``failed`` (OOM named; other errors with a traceback)."""
+        """``timeout`` for :class:`TrialTimeout`, else ``failed`` (OOM named; other errors with a traceback).
+
+        A machine fault (:func:`nas.errors.is_machine_fault`: a checkpoint or weights write that
+        hit a full disk, an I/O error) is not the candidate's failure: it is re-raised as
+        :class:`~nas.errors.MachineFault`, no result is made and the checkpoint stays.
+        """
+        if is_machine_fault(e):
+            raise as_machine_fault(e) from (None if isinstance(e, MachineFault) else e)
         if isinstance(e, TrialError):
             self.resumed_from = e.resumed_from
         if isinstance(e, TrialTimeout):
@@ -175,13 +168,9 @@ def evaluate_candidate(
     """
     device = torch.device(device)
     ckpt = checkpoint_path(checkpoint_dir, proposal.id) if checkpoint_dir is not None else None
-    if proposal.arch is None and proposal.config.get("one_shot") == "darts":  # a whole DARTS search
-        from evaluators.oneshot import run_darts  # (weights_path: n/a, the result is an architecture)
-
-        return run_darts(space, proposal, config, data, device=device, checkpoint=ckpt)
     trial = TrialRecord(device, config, ckpt)
     if proposal.arch is None:
-        return trial.done("failed", "proposal has no architecture (one-shot proposals need their own evaluator)")
+        return trial.done("failed", f"proposal has no architecture to train (runner {proposal.runner!r})")
     info = data.info
     seed = trial_seed(config.seed, proposal.id)
     overrides = dict(proposal.config)
@@ -192,10 +181,11 @@ def evaluate_candidate(
         return trial.done("failed", f"bad trial settings: {e}")
     try:
         torch.manual_seed(seed)  # deterministic initial weights
-        model = space.build(proposal.arch, in_channels=info.in_channels, num_classes=info.num_classes,
-                            **build_kwargs(space, info, config, overrides))
+        model = space.build(proposal.arch, **build_settings(space, info, config, overrides, exclude=RECIPE_KEYS))
         size = size_metrics(model, shape)  # count_macs also checks the shapes
     except Exception as e:  # noqa: BLE001 - any build error is this candidate's failure
+        if is_machine_fault(e):
+            raise as_machine_fault(e) from e
         return trial.done("failed", f"build failed: {type(e).__name__}: {e}")
     try:
         outcome = train(model, data, recipe, device=device, seed=seed, deadline=trial.deadline, checkpoint=ckpt,

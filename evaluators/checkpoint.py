@@ -9,7 +9,7 @@ back with ``torch.load(weights_only=True)``: only tensors and plain data, never
 arbitrary pickles.
 
 The helpers below are shared by both trainers (:func:`evaluators.trainer.train` and the
-DARTS search of :mod:`evaluators.oneshot`): :func:`atomic_torch_save` (also used for every
+one-shot searches of :mod:`strategies.oneshot`): :func:`atomic_torch_save` (also used for every
 ``weights.pt``), :func:`rng_state` / :func:`restore_rng`, and :func:`save_state` /
 :func:`read_state`, which tag a state dict with a format string and check it on reading.
 """

@@ -11,13 +11,17 @@ Known names:
   ``data_dir`` (or ``data_dir/<name>``; default ``data/<name>``), downloaded only
   with ``download=True``. The official training set is split into train/val by
   ``val_fraction`` (stratified, seeded); ``test`` is the official test set.
-  CIFAR uses RandomCrop(32, pad 4) + HFlip + Normalize with the REFERENCE §3.5
-  mean/std (+ optional Cutout); (fashion-)MNIST only normalises.
+  CIFAR uses RandomCrop(32, pad 4) + HFlip + Normalize with the DARTS code's
+  mean/std (Liu et al., ICLR 2019) (+ optional Cutout); (fashion-)MNIST only normalises.
 * ``imagefolder:PATH[@SIZE]``: one subfolder of images per class. ``PATH/train``
   and ``PATH/val`` (and ``PATH/test``, else test = val) are used when present,
   otherwise a seeded stratified split by ``val_fraction`` for val and for test.
   Images are resized and centre-cropped to ``SIZE`` (default 32); family
   ``imagenet`` if ``SIZE >= 128`` else ``cifar``.
+
+:func:`preprocessing` describes each dataset's input pipeline without augmentation (pixel
+scale, resize, per-channel mean/std; for digits the statistics of the seed's training split),
+from the same constants the loaders use: ``nas export`` writes it into ``model.py``.
 
 Every split is a batch source from :mod:`evaluators.batches` that already lives
 on the training device. Missing or corrupt data raises :class:`DataError` with one
@@ -34,9 +38,10 @@ import numpy as np
 import torch
 
 from evaluators.batches import LoaderSource, TensorSource
+from evaluators.imagefolder import PREFIX, folder_classes, folder_samples, folder_splits, image_sources, parse_spec
 from nas.errors import ConfigError, DataError
 
-#: REFERENCE §3.5 (quark0/darts ``_data_transforms_cifar10``).
+#: the CIFAR-10 statistics of the DARTS code (Liu et al., ICLR 2019; ``_data_transforms_cifar10``).
 CIFAR10_MEAN, CIFAR10_STD = (0.49139968, 0.48215827, 0.44653124), (0.24703233, 0.24348505, 0.26158768)
 #: per-channel statistics of the CIFAR-100 training set (the values used by common CIFAR-100 recipes).
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
@@ -45,7 +50,15 @@ MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+#: (mean, std) per channel that each torchvision dataset is normalised with, after :data:`PIXEL_SCALE`
+TORCHVISION_NORM: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "cifar10": (CIFAR10_MEAN, CIFAR10_STD), "cifar100": (CIFAR100_MEAN, CIFAR100_STD),
+    "mnist": (MNIST_MEAN, MNIST_STD), "fashion-mnist": (FASHION_MEAN, FASHION_STD)}
+#: uint8 pixels (0..255) are multiplied by this before normalisation (torchvision's ``ToTensor``)
+PIXEL_SCALE = 1.0 / 255.0
+#: scikit-learn's digits pixels (0..16) are multiplied by this, then standardised (:func:`preprocessing`)
+DIGITS_SCALE = 1.0 / 16.0
+
 #: image folders bigger than this (as uint8 at the target size) are streamed, not held in memory.
 IMAGEFOLDER_MEMORY_LIMIT = 2 << 30
 
@@ -105,44 +118,14 @@ def dataset_info(name: str, data_dir: str | os.PathLike | None = None, *,
         return DatasetInfo(name, c, k, s, fam)
     if name in _SHAPE_ONLY:
         return DatasetInfo(name, *_SHAPE_ONLY[name])
-    if name.startswith("imagefolder:"):
-        root, size = _parse_imagefolder(name, image_size)
-        return _imagefolder_info(name, size, _folder_classes(_folder_splits(root)[0]))
+    if name.startswith(PREFIX):
+        root, size = parse_spec(name, image_size)
+        return _imagefolder_info(name, size, folder_classes(folder_splits(root)[0]))
     raise _unknown(name)
 
 
 def _imagefolder_info(name: str, size: int, classes: list[str]) -> DatasetInfo:
     return DatasetInfo(name, 3, len(classes), size, "imagenet" if size >= 128 else "cifar")
-
-
-def _parse_imagefolder(name: str, image_size: int | None) -> tuple[Path, int]:
-    spec = name[len("imagefolder:"):]
-    size = image_size
-    head, sep, tail = spec.rpartition("@")
-    if sep and tail.isdigit():
-        spec, size = head, int(tail)
-    if not spec:
-        raise ConfigError(f"dataset {name!r}: expected imagefolder:PATH or imagefolder:PATH@SIZE")
-    size = 32 if size is None else size
-    if size < 4:
-        raise ConfigError(f"dataset {name!r}: image size must be >= 4, got {size}")
-    return Path(spec).expanduser(), size
-
-
-def _folder_splits(root: Path) -> tuple[Path, Path | None, Path | None]:
-    if not root.is_dir():
-        raise DataError(f"image folder {root} not found: create it with one subfolder of images per class")
-    train, val, test = root / "train", root / "val", root / "test"
-    if train.is_dir() and val.is_dir():
-        return train, val, (test if test.is_dir() else None)
-    return root, None, None
-
-
-def _folder_classes(folder: Path) -> list[str]:
-    classes = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
-    if not classes:
-        raise DataError(f"image folder {folder} has no class subfolders: put each class's images in its own folder")
-    return classes
 
 
 # -- loading ------------------------------------------------------------------------------
@@ -168,14 +151,8 @@ def load_data(
         return _load_digits(seed, device)
     if name in _TORCHVISION:
         return _load_torchvision(name, data_dir, download, seed, device, val_fraction, augment, cutout)
-    if name.startswith("imagefolder:"):
-        from evaluators.imagefolder import load_imagefolder
-
-        root, size = _parse_imagefolder(name, image_size)
-        splits = _folder_splits(root)  # the folder is scanned once: splits and classes are passed down
-        classes = _folder_classes(splits[0])
-        return load_imagefolder(_imagefolder_info(name, size, classes), root, splits, classes, seed=seed,
-                                device=device, val_fraction=val_fraction, augment=augment, cutout=cutout)
+    if name.startswith(PREFIX):
+        return _load_imagefolder(name, image_size, seed, device, val_fraction, augment, cutout)
     if name in _SHAPE_ONLY:
         raise DataError(f"{name} cannot be loaded by name: point to a local copy with "
                         f"--dataset imagefolder:PATH@{_SHAPE_ONLY[name][2]} (one subfolder per class)")
@@ -214,11 +191,10 @@ def _load_digits(seed: int, device: torch.device) -> DataBundle:
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    x = torch.from_numpy(d.images.astype(np.float32) / 16.0).unsqueeze(1)  # N×1×8×8 in [0, 1]
+    x = torch.from_numpy(d.images.astype(np.float32) * DIGITS_SCALE).unsqueeze(1)  # N×1×8×8 in [0, 1]
     y = torch.from_numpy(d.target.astype(np.int64))
-    val_idx, test_idx, train_idx = stratified_split(d.target, (0.2, 0.2), seed)
-    train_x = x[train_idx]
-    mean, std = train_x.mean(), train_x.std()
+    val_idx, test_idx, train_idx = digits_split(d.target, seed)
+    mean, std = _digits_stats(x[train_idx])
     x = ((x - mean) / std).to(device)
     y = y.to(device)
 
@@ -227,6 +203,25 @@ def _load_digits(seed: int, device: torch.device) -> DataBundle:
         return TensorSource(x[t], y[t])
 
     return DataBundle(dataset_info("digits"), part(train_idx), part(val_idx), part(test_idx))
+
+
+def _load_imagefolder(name: str, image_size: int | None, seed: int, device: torch.device, val_fraction: float,
+                      augment: bool, cutout: int) -> DataBundle:
+    """An image folder: its own train/val(/test) subfolders, else a seeded stratified split of all images."""
+    root, size = parse_spec(name, image_size)
+    train_dir, val_dir, test_dir = folder_splits(root)  # the folder is scanned once
+    classes = folder_classes(train_dir)
+    if val_dir is None:
+        every = folder_samples(root, classes, classes)
+        labels = np.array([label for _, label in every], dtype=np.int64)
+        parts = stratified_split(labels, (val_fraction, val_fraction), seed)
+        val, test, train = ([every[i] for i in idx] for idx in parts)
+    else:
+        train, val = folder_samples(train_dir, classes, classes), folder_samples(val_dir, classes)
+        test = folder_samples(test_dir, classes) if test_dir is not None else val
+    sources = image_sources(root, train, val, test, size, device=device, augment=augment, cutout=cutout,
+                            mean=IMAGENET_MEAN, std=IMAGENET_STD, memory_limit=IMAGEFOLDER_MEMORY_LIMIT)
+    return DataBundle(_imagefolder_info(name, size, classes), *sources)
 
 
 def _dataset_root(name: str, data_dir: Any, download: bool) -> Path:
@@ -268,12 +263,11 @@ def _load_torchvision(name: str, data_dir: Any, download: bool, seed: int, devic
     test_x, test_y = tensors(test_set)
     val_idx, train_idx = (torch.from_numpy(i) for i in stratified_split(y.numpy(), (val_fraction,), seed))
     if channels == 3:
-        mean, std = (CIFAR10_MEAN, CIFAR10_STD) if name == "cifar10" else (CIFAR100_MEAN, CIFAR100_STD)
         train_aug = {"crop_pad": 4, "flip": True, "cutout": cutout} if augment else {"cutout": cutout}
     else:
-        mean, std = (MNIST_MEAN, MNIST_STD) if name == "mnist" else (FASHION_MEAN, FASHION_STD)
         train_aug = {"cutout": cutout}
-    norm = {"scale": 1.0 / 255.0, "mean": mean, "std": std}
+    mean, std = TORCHVISION_NORM[name]
+    norm = {"scale": PIXEL_SCALE, "mean": mean, "std": std}
 
     def source(xs: torch.Tensor, ys: torch.Tensor, **aug: Any) -> TensorSource:
         return TensorSource(xs.to(device), ys.to(device), **norm, **aug)
@@ -284,3 +278,61 @@ def _load_torchvision(name: str, data_dir: Any, download: bool, seed: int, devic
         source(x[val_idx], y[val_idx]),
         source(test_x, test_y),
     )
+
+
+# -- preprocessing (what an exported model needs to know about its input) -----------------------
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a raw image becomes the network input in training (no augmentation): the export contract.
+
+    Raw pixels (``0..raw_max``, ``channels`` order, ``N×C×H×W``) are multiplied by ``scale``,
+    resized (``resize``: shorter side to ``size``, then centre-cropped; else they must already
+    be ``size×size``) and normalised per channel: ``(x - mean[c]) / std[c]``.
+    """
+
+    raw: str
+    raw_max: float
+    scale: float
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    size: int
+    resize: bool
+    channels: str  # "grayscale" | "RGB"
+
+
+def digits_split(labels: np.ndarray, seed: int) -> list[np.ndarray]:
+    """``[val, test, train]`` indices of the digits: stratified 20/20/60, fixed by ``seed``."""
+    return stratified_split(labels, (0.2, 0.2), seed)
+
+
+def _digits_stats(train_x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (unbiased) std over every pixel of the scaled training images: one scalar each."""
+    return train_x.mean(), train_x.std()
+
+
+def preprocessing(name: str, seed: int = 0, *, image_size: int | None = None) -> Preprocessing:
+    """The training-time input pipeline of dataset ``name`` (split seed ``seed``), without augmentation.
+
+    Digits are standardised with the mean/std of their training split, which depends on
+    ``seed`` (the search's seed); the other datasets use fixed per-channel constants.
+    """
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        x = torch.from_numpy(d.images.astype(np.float32) * DIGITS_SCALE)
+        mean, std = _digits_stats(x[digits_split(d.target, seed)[2]])
+        return Preprocessing("scikit-learn load_digits().images: 8x8 grayscale, values 0..16", 16.0,
+                             DIGITS_SCALE, (float(mean),), (float(std),), 8, False, "grayscale")
+    if name in TORCHVISION_NORM:
+        c, _, size, _, cls_name, _ = _TORCHVISION[name]
+        mean, std = TORCHVISION_NORM[name]
+        kind = "RGB" if c == 3 else "grayscale"
+        return Preprocessing(f"torchvision {cls_name} images: {size}x{size} {kind}, uint8 0..255", 255.0,
+                             PIXEL_SCALE, tuple(mean), tuple(std), size, False, kind)
+    if name in _SHAPE_ONLY or name.startswith(PREFIX):
+        size = _SHAPE_ONLY[name][2] if name in _SHAPE_ONLY else parse_spec(name, image_size)[1]
+        return Preprocessing("RGB images of any size, uint8 0..255 (decoded image files)", 255.0, PIXEL_SCALE,
+                             IMAGENET_MEAN, IMAGENET_STD, size, True, "RGB")
+    raise _unknown(name)
+

@@ -34,12 +34,7 @@ class LocalEvaluator(Evaluator):
 
     def __init__(self, space: Any, config: Any, *, run_dir: str | Path | None = None,
                  data: Any = None, device: Any = None) -> None:
-        if isinstance(space, str):
-            from nas.zoo import get_space
-
-            space = get_space(space)
-        self.space, self.config = space, config
-        self.run_dir = None if run_dir is None else Path(run_dir)
+        super().__init__(space, config, run_dir=run_dir)
         self._data = data
         self._device_spec = device if device is not None else config.device
         self._device: Any = None
@@ -88,17 +83,20 @@ class LocalEvaluator(Evaluator):
         """
         if not self._queue:
             return []
-        from evaluators.candidate import evaluate_candidate, set_threads
+        from evaluators.candidate import set_threads
+        from nas.registry import TRIALS, load_plugins
 
+        load_plugins()  # the trial runners: "train" (evaluators), "oneshot" (strategies), plugins
         proposal = self._queue.popleft()
+        run_trial = TRIALS.get(proposal.runner)
         set_threads(self.threads, self.device, self.data.info)
         ckpt_dir = weights = None
         if self.run_dir is not None:
             ckpt_dir = self.run_dir / CHECKPOINTS
             if self.config.keep_weights != 0:
                 weights = trial_weights_path(self.run_dir, proposal.id)
-        result = evaluate_candidate(self.space, proposal, self.config, self.data, device=self.device,
-                                    checkpoint_dir=ckpt_dir, weights_path=weights)
+        result = run_trial(self.space, proposal, self.config, self.data, device=self.device,
+                           checkpoint_dir=ckpt_dir, weights_path=weights)
         return [(proposal.id, result)]
 
     def capacity(self) -> int:

@@ -1,4 +1,4 @@
-"""The ``ray`` evaluator: each trial is a Ray core task on a cluster (issue 5, DESIGN §3-4).
+"""The ``ray`` evaluator: each trial is a Ray core task on a cluster.
 
 Why plain Ray core and not Tune's Tuner: our run directory (``trials.jsonl``,
 ``strategy.json``) stays the only source of truth, and the driver's own ask/tell loop calls
@@ -9,7 +9,9 @@ Connecting (:meth:`RayEvaluator.connect`, also done by :meth:`check`)
     ``address`` option (``--address auto|HOST:PORT``), else ``RAY_ADDRESS``, joins an existing
     cluster; with neither (or ``local``) a private instance starts with
     ``ray.init(address="local")`` (a bare ``ray.init()`` would silently attach to whatever
-    cluster this machine last started). When the calling process is already connected
+    cluster this machine last started). A private instance gets a watchdog
+    (:mod:`evaluators.ray_reaper`) that kills whatever is left of it once the driver is gone,
+    even after a SIGKILL. When the calling process is already connected
     (``ray.is_initialized()``), that connection is used and left open. Environment variables
     reach workers only through ``runtime_env``: ``NAS_*`` variables (e.g. ``NAS_PLUGINS``) are
     forwarded.
@@ -26,18 +28,25 @@ Failures
     System failures (a worker process or node dies) are retried by Ray (``max_retries``,
     default 3); application errors (NaN loss, CUDA OOM, timeout, build errors) are failed
     results from :func:`~evaluators.candidate.evaluate_candidate` and never retried
-    (``retry_exceptions=False``). A task that still fails becomes a ``failed`` result.
+    (``retry_exceptions=False``). A task that still fails becomes a ``failed`` result. A
+    machine fault in a worker (:class:`~nas.errors.MachineFault`: its checkpoint or weights
+    write hit a full disk or an I/O error) is neither: :meth:`RayEvaluator.results` raises it
+    in the driver (after returning the other trials that finished with it), which stops the
+    search with that trial still pending.
 Checkpoints
-    Per-epoch trial checkpoints go to ``<storage>/<run name>/checkpoints`` with ``storage``
-    (``--storage``, on storage every node sees), else ``<run dir>/checkpoints``; so a trial
+    Per-epoch trial checkpoints go to the run's trial folder (:func:`nas.layout.trial_root`):
+    ``<storage>/<run name>/checkpoints`` with ``storage`` (``--storage``, on storage every node
+    sees), else ``<run dir>/checkpoints``; so a trial
     retried after a node failure, or re-submitted by a resumed driver with the same id,
     continues from its last epoch (``Result.worker["resumed_from_epoch"]``). Without shared
     storage a retry on another node starts from epoch 0 (a warning says so at start).
 Weights
-    With a run directory and ``keep_weights`` not 0, an ok trial's trained weights are written
-    to ``<run dir>/weights/<trial id>.pt`` (:func:`~nas.layout.trial_weights_path`, absolute),
-    where the driver prunes them to the top ``keep_weights`` and ``nas export`` reads them; so
-    on a multi-node cluster the run directory must be on storage every node sees.
+    With a run directory and ``keep_weights`` not 0, the worker writes an ok trial's trained
+    weights (atomically) to ``weights/<trial id>.pt`` of the same trial folder
+    (:func:`~nas.layout.trial_weights_path`, absolute), exactly as the local evaluator does;
+    the driver prunes them to the top ``keep_weights`` and ``nas export`` reads them there
+    (:func:`~nas.layout.find_trial_weights`). Without ``--storage`` on a multi-node cluster the
+    run directory itself must be on storage every node sees.
 """
 from __future__ import annotations
 
@@ -50,9 +59,9 @@ from typing import Any
 
 from evaluators.base import Evaluator
 from evaluators.ray_resources import RayOptions, ResourcePlan, plan_resources
-from evaluators.ray_worker import DEFAULT_EVALUATE, probe_data, run_trial
-from nas.errors import ConfigError, NasError
-from nas.layout import CHECKPOINTS, trial_weights_path
+from evaluators.ray_worker import probe_data, run_trial
+from nas.errors import ConfigError, MachineFault, NasError, as_machine_fault, is_machine_fault
+from nas.layout import CHECKPOINTS, trial_root, trial_weights_path
 from nas.types import Proposal, Result
 
 #: seconds allowed for the start-up data check on a worker
@@ -112,8 +121,9 @@ def _reachable(address: str) -> str:
 class RayEvaluator(Evaluator):
     """Trials as Ray tasks on a (private or existing) Ray cluster.
 
-    ``evaluate`` (``module:function``, default :func:`~evaluators.candidate.evaluate_candidate`)
-    and ``evaluate_kwargs`` replace the unit of work; the benchmark uses
+    ``evaluate`` (``module:function``; default: the proposal's trial runner from
+    :data:`nas.registry.TRIALS`, e.g. :func:`~evaluators.candidate.evaluate_candidate` for
+    ``train``) and ``evaluate_kwargs`` replace the unit of work; the benchmark uses
     :func:`evaluators.ray_worker.sleep_candidate` to time the task path alone.
     """
 
@@ -121,20 +131,21 @@ class RayEvaluator(Evaluator):
 
     def __init__(self, space: Any, config: Any, *, run_dir: str | Path | None = None,
                  evaluate: str | None = None, evaluate_kwargs: dict[str, Any] | None = None) -> None:
-        self.space, self.config = space, config
+        super().__init__(space, config, run_dir=run_dir)
         self.options = RayOptions.from_mapping(getattr(config, "evaluator_options", None))
-        self.run_dir = None if run_dir is None else Path(run_dir)
-        self.evaluate = evaluate or DEFAULT_EVALUATE
+        self.evaluate = evaluate  # None: the proposal's trial runner (nas.registry.TRIALS)
         self.evaluate_kwargs = dict(evaluate_kwargs or {})
-        if ":" not in self.evaluate:
+        if self.evaluate is not None and ":" not in self.evaluate:
             raise ConfigError(f"evaluator 'ray': evaluate must be 'module:function', got {self.evaluate!r}")
         self.plan: ResourcePlan | None = None
         self.address: str | None = None
         self._owns_ray = False
+        self._reaper: Any = None  # the watchdog of a private instance (evaluators.ray_reaper)
         self._remote: Any = None
         self._refs: dict[Any, str] = {}  # ObjectRef -> proposal id
         self._config_dict: dict[str, Any] | None = None
         self._checked = False
+        self._fault: MachineFault | None = None  # a worker's, raised by the next results()
 
     # -- paths and settings ------------------------------------------------------------------
     @property
@@ -142,15 +153,13 @@ class RayEvaluator(Evaluator):
         """Absolute (workers have another cwd) per-epoch checkpoint folder, or None without a run."""
         if self.run_dir is None:
             return None
-        if self.options.storage is not None:
-            return Path(self.options.storage).expanduser().resolve() / self.run_dir.name / CHECKPOINTS
-        return self.run_dir.resolve() / CHECKPOINTS
+        return trial_root(self.run_dir.resolve(), self.options.storage) / CHECKPOINTS
 
     def weights_path(self, trial_id: str) -> Path | None:
         """Absolute path for the trained weights of ``trial_id``, or None (no run, or ``keep_weights`` 0)."""
         if self.run_dir is None or self.config.keep_weights == 0:
             return None
-        return trial_weights_path(self.run_dir.resolve(), trial_id)
+        return trial_weights_path(self.run_dir.resolve(), trial_id, self.options.storage)
 
     def _device(self) -> str:
         return "cuda" if self.plan is not None and self.plan.gpus_per_trial > 0 else "cpu"
@@ -178,6 +187,7 @@ class RayEvaluator(Evaluator):
             if address == "local":
                 ray.init(address="local", num_cpus=self.options.num_cpus, include_dashboard=False,
                          logging_level=logging.WARNING, log_to_driver=True)
+                self._reaper = _start_reaper(ray)
             else:
                 resolved = _reachable(address)
                 try:
@@ -233,7 +243,7 @@ class RayEvaluator(Evaluator):
         ckpt, weights = self.checkpoint_dir, self.weights_path(proposal.id)
         payload = {
             "proposal": {"id": proposal.id, "arch": None if proposal.arch is None else proposal.arch.to_dict(),
-                         "config": dict(proposal.config), "info": {}},
+                         "config": dict(proposal.config), "info": {}, "runner": proposal.runner},
             "config": self._payload_config(),
             "device": self._device(),
             "checkpoint_dir": None if ckpt is None else str(ckpt),
@@ -245,7 +255,14 @@ class RayEvaluator(Evaluator):
         self._refs[self._remote.remote(payload)] = proposal.id
 
     def results(self, timeout: float | None = None) -> list[tuple[str, Result]]:
-        """Finished trials; waits up to ``timeout`` seconds for the first one."""
+        """Finished trials; waits up to ``timeout`` seconds for the first one.
+
+        A worker's :class:`~nas.errors.MachineFault` is raised here; trials that finished
+        together with it are returned first and the fault is raised by the next call.
+        """
+        if self._fault is not None:
+            fault, self._fault = self._fault, None
+            raise fault
         if not self._refs:
             return []
         import ray
@@ -255,7 +272,17 @@ class RayEvaluator(Evaluator):
         if not ready:
             return []
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-        return [(self._refs.pop(ref), self._collect(ref)) for ref in ready]
+        out = []
+        for ref in ready:
+            pid = self._refs.pop(ref)
+            try:
+                out.append((pid, self._collect(ref)))
+            except MachineFault as e:
+                self._fault = self._fault or e
+        if self._fault is not None and not out:
+            fault, self._fault = self._fault, None
+            raise fault
+        return out
 
     def _collect(self, ref: Any) -> Result:
         import ray
@@ -264,6 +291,8 @@ class RayEvaluator(Evaluator):
             return Result.from_dict(ray.get(ref))
         except ray.exceptions.RayTaskError as e:  # an exception escaped the trial: the candidate fails
             cause = getattr(e, "cause", None) or e
+            if is_machine_fault(cause):  # ... unless the machine did: not a result, the trial stays pending
+                raise as_machine_fault(cause) from None
             return Result("failed", error=f"worker error: {type(cause).__name__}: {_first_line(cause)}")
         except ray.exceptions.TaskCancelledError:
             return Result("failed", error="trial cancelled")
@@ -285,6 +314,11 @@ class RayEvaluator(Evaluator):
                     pass
             if self._owns_ray:
                 ray.shutdown()
+        if self._reaper is not None:  # the instance is down: the watchdog kills any leftover and exits
+            from evaluators.ray_reaper import stop_reaper
+
+            stop_reaper(self._reaper)
+            self._reaper = None
         self._refs.clear()
         self._owns_ray = False
         self.plan, self._remote = None, None
@@ -294,6 +328,21 @@ class RayEvaluator(Evaluator):
         if self.plan is not None:
             d["plan"] = self.plan.describe()
         return d
+
+
+def _start_reaper(ray: Any) -> Any:
+    """The watchdog of the private instance this process just started (None where /proc is missing)."""
+    from evaluators.ray_reaper import start_reaper
+
+    if not os.path.isdir("/proc"):
+        return None
+    try:  # Ray's private API: the node this process started and its processes
+        node = ray._private.worker._global_node
+        roots = [p.process.pid for procs in node.all_processes.values() for p in procs]
+        session = node.get_session_dir_path()
+    except AttributeError:  # moved in another Ray version: nothing to watch
+        return None
+    return start_reaper(session, roots)
 
 
 def _first_line(e: BaseException) -> str:

@@ -28,7 +28,8 @@ class RayOptions:
     [``--gpus-per-trial``]: fractions pack several trials on one GPU; unset: 1 when the
     cluster has GPUs (and ``device`` is not ``cpu``), else 0. ``cpus_per_trial``
     [``--cpus-per-trial``] (default 1). ``storage`` [``--storage``]: a directory on storage
-    every node sees, for per-epoch trial checkpoints. ``max_retries``: Ray task retries after
+    every node sees, for per-epoch trial checkpoints and the kept trained weights
+    (``<storage>/<run name>/``, :func:`nas.layout.trial_root`). ``max_retries``: Ray task retries after
     system failures (default 3). ``threads``: torch CPU threads per trial. ``num_cpus``: CPUs of
     a private local instance (default: all).
     """

@@ -7,13 +7,14 @@ reused by Ray across trials, GPU trial workers are not: see :mod:`evaluators.ray
 
 Each result carries, in ``Result.worker``, where the trial ran (Ray node id and ip, GPU ids,
 host, pid, device) and ``resumed_from_epoch``: the epoch of the per-epoch checkpoint the trial
-continued from (0 = from scratch; reported by the evaluation function itself,
+continued from (0 = from scratch; reported by the trial runner itself, e.g.
 :func:`~evaluators.candidate.evaluate_candidate`, 0 for functions that report none), which
 shows that a trial re-run after a node or driver failure did not start over.
 """
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import socket
 import time
@@ -24,8 +25,6 @@ _DATA: dict[tuple[Any, ...], Any] = {}
 _SPACES: dict[str, Any] = {}
 _FUNCTIONS: dict[str, Callable[..., Any]] = {}
 
-DEFAULT_EVALUATE = "evaluators.candidate:evaluate_candidate"
-
 
 def _function(target: str) -> Callable[..., Any]:
     fn = _FUNCTIONS.get(target)
@@ -35,12 +34,23 @@ def _function(target: str) -> Callable[..., Any]:
     return fn
 
 
-def _space(name: str) -> Any:
-    if name not in _SPACES:
-        from nas.zoo import get_space
+def _runner(name: str) -> Callable[..., Any]:
+    """The trial runner ``name`` of :data:`nas.registry.TRIALS` (plugins loaded first)."""
+    from nas.registry import TRIALS, load_plugins
 
-        _SPACES[name] = get_space(name)
-    return _SPACES[name]
+    load_plugins()
+    return TRIALS.get(name)
+
+
+def _space(config: Any) -> Any:
+    """The space of a trial's config, made once per worker process (a space defined by data,
+    e.g. a space file, comes from the config's ``space_definition``: workers need no file)."""
+    key = f"{config.space} {json.dumps(config.space_definition, sort_keys=True)}"
+    if key not in _SPACES:
+        from nas.config import create_space
+
+        _SPACES[key] = create_space(config)
+    return _SPACES[key]
 
 
 def _data(config: Any, device: Any) -> Any:
@@ -74,7 +84,8 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
     ``device`` (``cpu`` | ``cuda``: the GPU(s) Ray assigned), ``checkpoint_dir`` (or None),
     ``weights_path`` (where an ok trial's trained weights go, or None: not passed on),
     ``threads`` (or None), ``evaluate`` (``module:function`` with the signature of
-    :func:`~evaluators.candidate.evaluate_candidate`; default that function) and
+    :func:`~evaluators.candidate.evaluate_candidate`; default: the trial runner named by the
+    proposal's ``runner``, :data:`nas.registry.TRIALS`) and
     ``evaluate_kwargs``. Bad candidates come back as failed results (never retried); only
     system failures (a dead worker or node) make Ray retry the task.
     """
@@ -87,7 +98,7 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
     where = ray_context()
     proposal = Proposal.from_dict(payload["proposal"])
     config = SearchConfig.from_dict(payload["config"], where="ray trial config")
-    fn = _function(payload.get("evaluate") or DEFAULT_EVALUATE)
+    fn = _function(payload["evaluate"]) if payload.get("evaluate") else _runner(proposal.runner)
     if payload["device"] == "cuda":
         if not torch.cuda.is_available():
             return Result("failed", error=f"Ray assigned GPU(s) {where['gpu_ids']} on node {where['node_ip']}, "
@@ -100,7 +111,7 @@ def run_trial(payload: dict[str, Any]) -> dict[str, Any]:
     kwargs = dict(payload.get("evaluate_kwargs") or {})
     if payload.get("weights_path"):
         kwargs["weights_path"] = payload["weights_path"]
-    result = fn(_space(config.space), proposal, config, data, device=device,
+    result = fn(_space(config), proposal, config, data, device=device,
                 checkpoint_dir=payload.get("checkpoint_dir"), **kwargs)
     result.worker = {"resumed_from_epoch": 0, **result.worker, **where}
     return result.to_dict()

@@ -39,7 +39,7 @@ from evaluators.base import Evaluator
 from nas.arch import Architecture
 from nas.errors import ConfigError, InvalidArchitecture
 from nas.genotype import format_nb201
-from nas.types import Proposal, Result
+from nas.types import DEFAULT_RUNNER, Proposal, Result
 
 TABLES_DIR = Path(__file__).resolve().parent / "tables"
 DEFAULT_TABLE = TABLES_DIR / "nb201_cifar10.csv"
@@ -229,8 +229,9 @@ class TabularEvaluator(Evaluator):
     name = "tabular"
     simulated_time = True  # Result.cost is simulated training time (the driver's time budget uses it)
 
-    def __init__(self, space: Any = "nb201", config: Any = None, *, run_dir: str | Path | None = None,
+    def __init__(self, space: Any, config: Any = None, *, run_dir: str | Path | None = None,
                  **options: Any) -> None:
+        super().__init__(space, config, run_dir=run_dir)
         opts: dict[str, Any] = dict(getattr(config, "evaluator_options", None) or {})
         opts.update(options)
         accepted = {"table", "signal", "report", "cost", "macs", "num_classes", "resolution"}
@@ -238,7 +239,7 @@ class TabularEvaluator(Evaluator):
         if bad:
             raise ConfigError(f"evaluator 'tabular' got unexpected option(s) {', '.join(bad)}; "
                               f"accepted: {', '.join(sorted(accepted))}")
-        space_name = space if isinstance(space, str) else getattr(space, "name", None)
+        space_name = getattr(self.space, "name", None)
         if space_name != "nb201":
             raise ConfigError(f"evaluator 'tabular' answers only nb201 architectures, not space {space_name!r}")
         self.table = load_table(opts.get("table"))
@@ -265,6 +266,7 @@ class TabularEvaluator(Evaluator):
     # -- lookup -------------------------------------------------------------------------
     def row_of(self, arch: Architecture) -> int:
         """Table row of ``arch``; raises :class:`InvalidArchitecture` when it is not there."""
+        self.space.check_space(arch)  # an architecture of another space is not looked up by its cell
         if arch.cells is None or len(arch.cells) != 1:
             raise InvalidArchitecture("the tabular evaluator needs a one-cell NB201 architecture")
         row = self._rows.get(arch.spec)
@@ -308,7 +310,10 @@ class TabularEvaluator(Evaluator):
 
     # -- Evaluator contract -------------------------------------------------------------
     def submit(self, proposal: Proposal) -> None:
-        if proposal.arch is None:
+        if proposal.runner != DEFAULT_RUNNER:  # a table answers architecture trials only
+            res = Result("failed", error=f"the tabular evaluator looks architectures up; "
+                                         f"it cannot run a {proposal.runner!r} trial")
+        elif proposal.arch is None:
             res = Result("failed", error="the tabular evaluator needs an architecture")
         else:
             res = self.lookup(proposal.arch)

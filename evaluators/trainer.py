@@ -1,6 +1,6 @@
 """The training recipe (:class:`TrainRecipe`) and loop (:func:`train`) for one model.
 
-The loop follows quark0/darts ``train.py`` (REFERENCE §3.1, §3.5): SGD with
+The loop follows quark0/darts ``train.py`` (Liu et al., ICLR 2019, App. A.2): SGD with
 momentum and weight decay, ``CosineAnnealingLR(T_max=epochs, eta_min)`` stepped
 once per epoch, gradient-norm clipping, ``loss = CE + w·CE_aux`` when the model
 returns ``(logits, logits_aux)`` in training mode, and the linear drop-path ramp
@@ -9,9 +9,9 @@ returns ``(logits, logits_aux)`` in training mode, and the linear drop-path ramp
 Named presets (:data:`RECIPES`):
 
 * ``search`` — the short proxy run of a search: SGD **Nesterov** momentum 0.9
-  (as in the NAS-Bench-201 protocol, REFERENCE §8.4), cosine LR to 0, weight
+  (as in the NAS-Bench-201 protocol, Dong & Yang, ICLR 2020), cosine LR to 0, weight
   decay; epochs/batch/lr/... come from :class:`~nas.config.SearchConfig`.
-* ``full`` — DARTS CIFAR evaluation (REFERENCE §3.5): 600 epochs, batch 96,
+* ``full`` — DARTS CIFAR evaluation (Liu et al. 2019, App. A.2): 600 epochs, batch 96,
   lr 0.025 cosine to 0, momentum 0.9, wd 3e-4, grad clip 5, auxiliary weight 0.4,
   cutout 16, drop path 0.2. ``nesterov=False`` because quark0's ``train.py``
   builds plain-momentum SGD.

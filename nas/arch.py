@@ -1,4 +1,4 @@
-"""The :class:`Architecture` value type, its canonical key and YAML form (DESIGN §2).
+"""The :class:`Architecture` value type, its canonical key and YAML form.
 
 An architecture is ``{space, cells: {normal, reduce} | blocks: [...], macro}``.
 Cell-based spaces (``nasnet``, ``darts``, ``nb201``) hold ``networkx`` cell
@@ -8,6 +8,8 @@ EfficientNet's width/depth coefficients) and is part of the key; ``meta`` holds
 free-form provenance (name, source) and is not.
 
 Architectures are immutable in practice: spaces and strategies return new ones.
+YAML is read within the input limits of :mod:`nas.limits` (file size, nesting, aliases,
+integer length).
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ import yaml
 
 from nas.cell import OUT, cell_spec, make_cell, n_inputs_of
 from nas.errors import InvalidArchitecture
-from nas.io import atomic_write_text, yaml_problem
+from nas.io import atomic_write_text
+from nas.limits import load_yaml, read_text
 
 FORMAT = "nas/arch@1"
 ZERO_OPS = frozenset({"none"})
@@ -127,10 +130,7 @@ class Architecture:
 
     @classmethod
     def from_yaml(cls, text: str, where: str = "<yaml>") -> "Architecture":
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise InvalidArchitecture(f"{where}: {yaml_problem(e)}") from None
+        data = load_yaml(text, where, error=InvalidArchitecture)  # size, depth, alias and int limits
         return cls.from_dict(data, where)
 
     def save(self, path: str | Path) -> None:
@@ -140,11 +140,9 @@ class Architecture:
     def load(cls, path: str | Path) -> "Architecture":
         p = Path(path)
         try:
-            text = p.read_text()
+            text = read_text(p, error=InvalidArchitecture)  # refuses files over nas.limits.MAX_TEXT_BYTES
         except FileNotFoundError:
             raise InvalidArchitecture(f"{p}: no such file") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise InvalidArchitecture(f"{p}: cannot read: {e}") from None
         return cls.from_yaml(text, where=str(p))
 
 

@@ -10,6 +10,7 @@ Fields left ``None`` are filled per space and dataset (for example
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -19,7 +20,6 @@ from typing import Any, Mapping
 import yaml
 
 from nas.errors import ConfigError
-from nas.io import yaml_problem
 
 #: fields a resumed search may change without ``--force``.
 RESUME_MUTABLE = frozenset(
@@ -32,6 +32,9 @@ RESUME_MUTABLE = frozenset(
 class SearchConfig:
     # what to search
     space: str = "nasnet"
+    #: the data a space defined by data (a space file) is made from, stored by :func:`pin_space` so
+    #: that the config alone recreates the space (resume elsewhere, export, Ray workers); None otherwise
+    space_definition: dict[str, Any] | None = None
     strategy: str = "evolution"
     strategy_options: dict[str, Any] = field(default_factory=dict)
     objective: str = "accuracy"
@@ -116,14 +119,12 @@ class SearchConfig:
     def load(cls, path: str | Path) -> dict[str, Any]:
         """Read a config YAML file into a plain dict (validated by :meth:`update`)."""
         p = Path(path)
+        from nas.limits import load_yaml_file  # size, depth and alias limits before parsing
+
         try:
-            data = yaml.safe_load(p.read_text())
+            data = load_yaml_file(p)
         except FileNotFoundError:
             raise ConfigError(f"{p}: no such config file") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: {yaml_problem(e)}") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{p}: cannot read: {e}") from None
         if data is None:
             return {}
         if not isinstance(data, Mapping):
@@ -163,3 +164,34 @@ def _coerce(key: str, value: Any, annotation: Any, where: str) -> Any:
     if not isinstance(value, str):
         raise ConfigError(f"{where}: field {key!r} must be a string, got {value!r}")
     return value
+
+
+def pin_space(config: SearchConfig) -> None:
+    """Make ``config`` self-contained about its space (in place).
+
+    ``config.space`` may be anything :data:`nas.registry.SPACES` resolves (a registered name,
+    or e.g. a space file). Afterwards it is the registered name, and ``space_definition`` holds
+    the data of a space defined by data (None for spaces that are code). A config that already
+    carries a definition registers it again (in a new process: a resumed run, a Ray worker).
+    """
+    from nas.registry import SPACES, load_plugins
+
+    load_plugins()
+    if config.space_definition is not None:
+        name = SPACES.load(config.space_definition, where="config field 'space_definition'")
+        if name != config.space:
+            raise ConfigError(f"config: field 'space' is {config.space!r}, but field 'space_definition' "
+                              f"defines space {name!r}")
+    else:
+        name = SPACES.resolve(config.space)
+    definition = SPACES.definition(name)
+    config.space, config.space_definition = name, None if definition is None else copy.deepcopy(definition)
+
+
+def create_space(config: SearchConfig) -> Any:
+    """The search space of ``config`` (after :func:`pin_space`): the one way to make it from a config."""
+    from nas.registry import SPACES
+
+    pin_space(config)
+    return SPACES.create(config.space)
+

@@ -1,14 +1,20 @@
 """Parse and format the two de-facto architecture strings of the literature.
 
 * The DARTS ``Genotype(normal=[(op, input), ...], normal_concat=[...], reduce=[...],
-  reduce_concat=[...])`` namedtuple repr (quark0/darts ``cnn/genotypes.py``;
-  REFERENCE §2). Two consecutive pairs per intermediate node; index 0 is
-  c_{k-2}, 1 is c_{k-1}, ≥2 an intermediate node. ``range(a, b)`` is accepted
-  for the concat lists. The string is tokenized and parsed, **never** ``eval``-ed.
-* The NAS-Bench-201 string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``
-  (AutoDL ``Structure.tostr``; REFERENCE §8.1).
+  reduce_concat=[...])`` namedtuple repr (Liu et al., "DARTS: Differentiable Architecture
+  Search", ICLR 2019; ``cnn/genotypes.py`` of their code). Two consecutive pairs per
+  intermediate node; index 0 is c_{k-2}, 1 is c_{k-1}, ≥2 an intermediate node.
+  ``range(a, b)`` is accepted for the concat lists. The string is tokenized and parsed,
+  **never** ``eval``-ed.
+* The NAS-Bench-201 string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` (Dong & Yang,
+  "NAS-Bench-201", ICLR 2020; ``Structure.tostr`` of their code).
 
 Both parse into :mod:`nas.cell` graphs and format back to the identical string.
+
+Input limits (:mod:`nas.limits`) are checked before the work they bound: the string's
+length (``MAX_STRING_CHARS``), the digits of an integer (``MAX_INT_DIGITS``), the bracket
+nesting (``MAX_NESTING``) and the items of one list or ``range(...)`` (``MAX_LIST_ITEMS``,
+checked before the range is expanded).
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ import networkx as nx
 
 from nas.cell import OUT, cell_spec, make_cell, n_inputs_of, node_index, state_name
 from nas.errors import InvalidArchitecture
+from nas.limits import MAX_INT_DIGITS, MAX_LIST_ITEMS, MAX_NESTING, MAX_STRING_CHARS
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -37,6 +44,8 @@ def _tokenize(text: str) -> list[tuple[str, Any, int]]:
     tokens: list[tuple[str, Any, int]] = []
     pos = 0
     text = text.rstrip()
+    if len(text) > MAX_STRING_CHARS:
+        raise InvalidArchitecture(f"genotype string: {len(text):,} characters, over the limit of {MAX_STRING_CHARS:,}")
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:
@@ -45,6 +54,10 @@ def _tokenize(text: str) -> list[tuple[str, Any, int]]:
             )
         kind = m.lastgroup
         raw = m.group(kind)
+        if kind == "int" and len(raw.lstrip("-")) > MAX_INT_DIGITS:
+            raise InvalidArchitecture(
+                f"genotype string: integer at position {m.start(kind)} has more than {MAX_INT_DIGITS} digits"
+            )
         value: Any = raw[1:-1] if kind == "str" else int(raw) if kind == "int" else raw
         tokens.append((kind, value, m.start(kind)))
         pos = m.end()
@@ -57,6 +70,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.toks = _tokenize(text)
         self.i = 0
+        self.depth = 0  # open brackets around the value being parsed
 
     def _peek(self) -> tuple[str, Any, int] | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -87,21 +101,37 @@ class _Parser:
         if kind == "name" and val == "range":
             self.i += 1
             self._expect("(")
-            args = self._items(")")
+            args = self._nested(")", pos)
             if len(args) not in (1, 2) or not all(isinstance(a, int) for a in args):
                 raise InvalidArchitecture(f"genotype string: range() takes 1 or 2 integers at position {pos}")
+            if len(range(*args)) > MAX_LIST_ITEMS:  # len() of a range allocates nothing
+                raise InvalidArchitecture(
+                    f"genotype string: range() at position {pos} has more than {MAX_LIST_ITEMS:,} items"
+                )
             return list(range(*args))
         if kind == "punct" and val in "[(":
             self.i += 1
-            items = self._items("]" if val == "[" else ")")
+            items = self._nested("]" if val == "[" else ")", pos)
             return items if val == "[" else tuple(items)
         raise InvalidArchitecture(f"genotype string: unexpected {val!r} at position {pos}")
+
+    def _nested(self, close: str, pos: int) -> list[Any]:
+        """The items up to ``close``, one bracket level deeper (at most ``MAX_NESTING``)."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise InvalidArchitecture(f"genotype string: nested deeper than {MAX_NESTING} levels at position {pos}")
+        try:
+            return self._items(close)
+        finally:
+            self.depth -= 1
 
     def _items(self, close: str) -> list[Any]:
         items: list[Any] = []
         if self._accept(close):
             return items
         while True:
+            if len(items) >= MAX_LIST_ITEMS:
+                raise InvalidArchitecture(f"genotype string: a list has more than {MAX_LIST_ITEMS:,} items")
             items.append(self.value())
             if self._accept(close):
                 return items
@@ -223,6 +253,8 @@ def parse_nb201(text: str) -> nx.MultiDiGraph:
     if not isinstance(text, str) or not text.strip():
         raise InvalidArchitecture("NB201 string: empty")
     text = text.strip()
+    if len(text) > MAX_STRING_CHARS:
+        raise InvalidArchitecture(f"NB201 string: {len(text):,} characters, over the limit of {MAX_STRING_CHARS:,}")
     groups = text.split("+")
     nodes = []
     for j, group in enumerate(groups, start=1):

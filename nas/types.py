@@ -1,4 +1,8 @@
-"""Small value types shared by spaces, strategies, evaluators and the driver (DESIGN §3)."""
+"""Small value types shared by spaces, strategies, evaluators and the driver.
+
+:class:`Proposal` (what a strategy asks for), :class:`Result` (what a trial returns) and
+:func:`trial_arch`, the one rule for "the architecture a trial stands for".
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,6 +12,8 @@ from nas.arch import Architecture
 
 Status = Literal["ok", "failed", "timeout"]
 STATUSES: tuple[str, ...] = ("ok", "failed", "timeout")
+#: the trial runner of a plain proposal: train ``proposal.arch`` (``nas.registry.TRIALS``)
+DEFAULT_RUNNER = "train"
 
 
 @dataclass(frozen=True)
@@ -31,16 +37,20 @@ class Proposal:
     """What a strategy asks the driver to evaluate.
 
     ``id`` is assigned by the strategy (deterministic, so a resumed search re-creates
-    the same ids). ``arch`` is ``None`` only for one-shot strategies, whose
-    ``config`` then says what to run. ``config`` may carry per-trial overrides
-    (for example EfficientNet's resolution). ``info`` is provenance recorded in
-    the journal (e.g. ``{"parent": "t00003", "mutation": "op"}``); evaluators ignore it.
+    the same ids). ``runner`` names the trial runner that evaluates it (a
+    :data:`nas.registry.TRIALS` entry): :data:`DEFAULT_RUNNER` trains ``arch``; another
+    runner may produce the architecture itself (a one-shot search returns it in
+    ``Result.arch``), and then ``arch`` may be ``None``. ``config`` holds per-trial
+    settings for the runner (for ``train``: build and recipe overrides such as
+    EfficientNet's resolution). ``info`` is provenance recorded in the journal (e.g.
+    ``{"parent": "t00003", "mutation": "op"}``); evaluators ignore it.
     """
 
     id: str
     arch: Architecture | None
     config: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    runner: str = DEFAULT_RUNNER
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,13 +59,16 @@ class Proposal:
             "key": None if self.arch is None else self.arch.key,
             "config": dict(self.config),
             "info": dict(self.info),
+            "runner": self.runner,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Proposal":
+        """Inverse of :meth:`to_dict`; a dict without ``runner`` (older journals) is a ``train`` proposal."""
         arch = None if d.get("arch") is None else Architecture.from_dict(d["arch"])
         return cls(
-            id=str(d["id"]), arch=arch, config=dict(d.get("config") or {}), info=dict(d.get("info") or {})
+            id=str(d["id"]), arch=arch, config=dict(d.get("config") or {}), info=dict(d.get("info") or {}),
+            runner=str(d.get("runner") or DEFAULT_RUNNER),
         )
 
 
@@ -77,7 +90,7 @@ class Result:
     worker: dict[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
     cost: float | None = None
-    arch: Architecture | None = None  # one-shot strategies return the derived architecture here
+    arch: Architecture | None = None  # an architecture the trial produced (e.g. one-shot derivation)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -115,3 +128,48 @@ class Result:
             cost=d.get("cost"),
             arch=None if arch is None else Architecture.from_dict(arch),
         )
+
+
+def trial_arch(record: Mapping[str, Any], where: str | None = None) -> Architecture | None:
+    """The architecture a trial stands for: its result's (``result_arch``) if any, else its proposal's.
+
+    ``record`` is a journal record or a driver record: ``arch`` / ``result_arch`` are
+    ``Architecture`` objects or their dicts (``Architecture.from_dict`` checks those; ``where``
+    prefixes its messages).
+    """
+    a = record.get("result_arch")
+    if a is None:
+        a = record.get("arch")
+    if a is None or isinstance(a, Architecture):
+        return a
+    return Architecture.from_dict(a, where=where or f"trial {record.get('id', '?')}")
+
+
+def trial_key(record: Mapping[str, Any]) -> str | None:
+    """The key of :func:`trial_arch` (``None`` for a trial without an architecture).
+
+    Without a ``result_arch`` a record's own ``key`` (the journaled key of its proposal's
+    architecture) is used as it is, rather than recomputed.
+    """
+    if record.get("result_arch") is None and record.get("key") is not None:
+        return str(record["key"])
+    arch = trial_arch(record)
+    return None if arch is None else arch.key
+
+
+def trial_runner(record: Mapping[str, Any]) -> str:
+    """The trial runner of a journal record or proposal dict (older journals have none: ``train``)."""
+    return str(record.get("runner") or DEFAULT_RUNNER)
+
+
+def arch_settings(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The proposal settings that apply to the trial's architecture (its build and recipe overrides).
+
+    A ``train`` trial's ``config`` is exactly that; another runner's ``config`` holds that
+    runner's own settings (e.g. a one-shot method's options), none of which applies to the
+    architecture it produced. So does a trial whose architecture is its result's
+    (``result_arch``; e.g. a one-shot trial journaled before records named their runner).
+    """
+    if trial_runner(record) != DEFAULT_RUNNER or record.get("result_arch") is not None:
+        return {}
+    return dict(record.get("config") or {})

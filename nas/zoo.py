@@ -2,16 +2,19 @@
 
 The genotypes are YAML files (``format: nas/arch@1``) shipped as package data
 in ``nas/genotypes/``; each carries ``meta: {name, source, notes}`` that cites
-where it was transcribed from (REFERENCE §2, §7, §8).
+where it was transcribed from (the papers and their released code).
 
-:func:`resolve_arch` accepts a DARTS ``Genotype(...)`` string (parsed, never
-``eval``-ed; tried in space ``darts`` first, then ``nasnet``), a NAS-Bench-201
-string ``|op~0|+...``, a path to an architecture YAML file (an existing file
-wins over a zoo name spelled the same) or a zoo name such as ``darts-v2``.
+:func:`resolve_arch` accepts an architecture string of any registered space (a
+DARTS ``Genotype(...)`` string, a NAS-Bench-201 string ``|op~0|+...``: whatever
+the spaces declare in their ``text_formats``; parsed, never ``eval``-ed), a path
+to an architecture YAML file (an existing file wins over a zoo name spelled the
+same) or a zoo name such as ``darts-v2``. A string is offered to every space whose
+``accepts_text`` recognises it, in registration order; the first that parses and
+validates it wins.
 
 Spaces are looked up through :data:`nas.registry.SPACES` (imported on demand
 via :func:`nas.registry.load_plugins`), so the core never imports
-``search_spaces`` by name (DESIGN §1).
+``search_spaces`` by name.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.arch import Architecture
-from nas.errors import InvalidArchitecture, UnknownName
+from nas.errors import InvalidArchitecture, NasError, UnknownName
 from nas.registry import SPACES, load_plugins
 
 #: Extra spellings for zoo names (after lower-casing and ``_`` → ``-``).
@@ -55,6 +58,29 @@ def get_space(name: str) -> Any:
         return SPACES.create(name)
     except UnknownName as e:
         raise InvalidArchitecture(str(e)) from None
+
+
+def registered_spaces() -> list[Any]:
+    """An instance of every registered space, in registration order (plugins loaded first).
+
+    Spaces that cannot be created without arguments are skipped.
+    """
+    load_plugins()
+    out = []
+    for name in SPACES:
+        try:
+            out.append(SPACES.create(name))
+        except (NasError, TypeError):
+            continue
+    return out
+
+
+def text_formats() -> list[str]:
+    """The architecture string formats of all registered spaces (``genotype``, ``nb201``, ...), in order."""
+    out: list[str] = []
+    for space in registered_spaces():
+        out += [f for f in getattr(space, "text_formats", ()) if f not in out]
+    return out
 
 
 def validate(arch: Architecture) -> Architecture:
@@ -99,10 +125,9 @@ def resolve_arch(text: str | Path, *, check: bool = True) -> Architecture:
     if not isinstance(text, str) or not text.strip():
         raise InvalidArchitecture("architecture: expected a YAML path, zoo name, Genotype(...) or NB201 string")
     s = text.strip()
-    if s.startswith("Genotype"):
-        return _from_genotype(s)
-    if s.startswith("|"):
-        return get_space("nb201").from_string(s)
+    readers = [sp for sp in registered_spaces() if sp.accepts_text(s)]
+    if readers:
+        return _from_text(s, readers)
     p = Path(s).expanduser()
     if _is_file(p) or (p.suffix.lower() in (".yaml", ".yml") and not _is_zoo_name(s)):
         arch = Architecture.load(p)
@@ -117,22 +142,27 @@ def resolve_arch(text: str | Path, *, check: bool = True) -> Architecture:
     short = s if len(s) <= 60 else s[:57] + "..."
     raise InvalidArchitecture(
         f"cannot resolve architecture {short!r}: not a YAML file, a zoo name "
-        f"({', '.join(list_genotypes())}), a Genotype(...) string or an NB201 |op~0|+... string"
+        f"({', '.join(list_genotypes())}) or an architecture string ({', '.join(text_formats()) or 'none known'})"
     )
 
 
-def _from_genotype(text: str) -> Architecture:
-    """A Genotype string is tried in ``darts`` (its home), then ``nasnet``."""
-    errors = []
-    for space in ("darts", "nasnet"):
+def _from_text(text: str, readers: list[Any]) -> Architecture:
+    """The architecture of ``text`` in the first of ``readers`` (spaces) that parses and validates it.
+
+    When every space fails with the same message (a syntax error of the format) that is
+    the error; otherwise it lists each space's reason.
+    """
+    errors: list[tuple[str, str]] = []
+    for space in readers:
         try:
-            return get_space(space).from_genotype(text)
+            return space.from_text(text)
         except InvalidArchitecture as e:
-            msg = str(e)
-            if msg.startswith("genotype string:"):  # a parse error: the same in every space
-                raise
-            errors.append(f"{space}: {msg}")
-    raise InvalidArchitecture("Genotype string is valid in no space: " + "; ".join(errors))
+            errors.append((space.name, str(e)))
+    if len({msg for _, msg in errors}) == 1:
+        raise InvalidArchitecture(errors[0][1])
+    fmt = (getattr(readers[0], "text_formats", ()) or ("architecture",))[0]
+    raise InvalidArchitecture(f"{fmt} string is valid in no space: " + "; ".join(f"{n}: {m}" for n, m in errors))
 
 
-__all__ = ["ALIASES", "get_space", "list_genotypes", "load_genotype", "resolve_arch", "validate"]
+__all__ = ["ALIASES", "get_space", "list_genotypes", "load_genotype", "registered_spaces", "resolve_arch",
+           "text_formats", "validate"]

@@ -2,8 +2,17 @@
 
 Entries are lazy ``"module:attr"`` strings; ``SPACES.create(name)`` returns a
 space instance. No space imports torch at module level.
+
+Spaces defined as data (:mod:`search_spaces.file_space`) come in through three
+registry hooks, so that a space file works wherever a space name does: a name
+ending in ``.yaml``/``.yml`` is read as a space file, the names of the shipped
+examples (``darts_s2``, ``darts_s3``) resolve to their files, and a stored
+definition (``format: nas/space@1``, e.g. a run's ``space_definition``) is
+registered again by :meth:`~nas.registry.Registry.load`.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 from nas.registry import SPACES
 
@@ -29,3 +38,18 @@ _SPACES = {
 for _name, (_target, _summary) in _SPACES.items():
     if _name not in SPACES:
         SPACES.add(_name, _target, _summary)
+
+_EXAMPLES = Path(__file__).resolve().parent / "examples"
+
+
+def _is_example(name: str) -> bool:
+    """``darts_s3`` -> ``examples/darts_s3.yaml`` exists (a cheap test: no import, no parsing)."""
+    return name.isidentifier() and (_EXAMPLES / f"{name}.yaml").is_file()
+
+
+SPACES.add_resolver((".yaml", ".yml"), "search_spaces.file_space:register_file",
+                    hint="a space file (*.yaml, format: nas/space@1)")
+_EXAMPLE_NAMES = ", ".join(sorted(p.stem for p in _EXAMPLES.glob("*.yaml")))
+SPACES.add_resolver(_is_example, "search_spaces.file_space:register_example",
+                    hint=f"an example space file by name ({_EXAMPLE_NAMES})")
+SPACES.add_loader("nas/space@1", "search_spaces.file_space:register_definition")

@@ -1,8 +1,8 @@
-"""Small helpers shared by the four spaces: build-option checks and cell editing.
+"""Small helpers shared by the spaces: build-option checks and cell editing.
 
-Nothing here imports torch. ``build`` methods call :func:`take_options` first so
+Nothing here imports torch. ``lower`` methods call :func:`take_options` first so
 that a misspelled option is a :class:`~nas.errors.ConfigError` naming it, before
-any model code runs (DESIGN §6: bad input is one precise message).
+any model code runs (bad input is one precise message, see the README).
 """
 from __future__ import annotations
 
@@ -18,13 +18,22 @@ from nas.errors import ConfigError, InvalidArchitecture
 EditableNodes = list[list[Any]]
 
 
-def take_options(space: str, given: Mapping[str, Any], accepted: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``given`` build options over ``accepted`` defaults; unknown keys are a ConfigError."""
+#: build settings every space's ``lower`` takes as named keyword arguments
+NAMED_SETTINGS = ("in_channels", "num_classes", "channels", "layers")
+
+
+def take_options(space: str, given: Mapping[str, Any], accepted: Mapping[str, Any],
+                 named: Sequence[str] = ()) -> dict[str, Any]:
+    """Merge ``given`` build options over ``accepted`` defaults; unknown keys are a ConfigError.
+
+    ``named`` are the space's other named keyword arguments (listed in the message).
+    """
     bad = sorted(set(given) - set(accepted))
     if bad:
+        known = sorted({*accepted, *named} - set(NAMED_SETTINGS))
         raise ConfigError(
             f"space {space!r}: build got unexpected option(s) {', '.join(bad)}; "
-            f"accepted: in_channels, num_classes, channels, layers, {', '.join(sorted(accepted))}"
+            f"accepted: {', '.join([*NAMED_SETTINGS, *known])}"
         )
     out = dict(accepted)
     out.update(given)

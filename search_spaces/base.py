@@ -1,11 +1,19 @@
-"""The :class:`SearchSpace` contract (DESIGN §3).
+"""The :class:`SearchSpace` contract.
 
 A space turns random numbers into :class:`~nas.arch.Architecture` values, edits
-them (Real et al. 2019's mutations), maps them to and from a flat list of
+them (Real et al., AAAI 2019, §2: mutations), maps them to and from a flat list of
 categorical choices (``decisions``/``encode``/``decode``, used by the RL
-controller and Optuna), checks them (``validate``) and compiles them into an
-``nn.Module`` (``build``). ``torch`` is imported only inside ``build`` and
-``supernet`` so that spaces stay cheap to import.
+controller and Optuna), checks them (``validate``), reads and writes the
+literature strings it speaks (``text_formats``: ``from_text``/``to_text``) and
+*lowers* them to a plain model description (``lower`` -> :class:`nas.spec.ModelSpec`).
+
+``build`` and the standalone ``model.py`` export both consume that description
+(:func:`nas.spec.instantiate`, :mod:`nas.app.export_codegen`), so a space that
+implements ``lower`` with the exportable ``nas.nn`` networks gets both. Its one
+table of defaults is ``build_defaults``: key ``"*"`` for every dataset, plus one
+entry per dataset family (``digits``, ``cifar``, ``imagenet``, ...), merged by
+:func:`nas.settings.build_settings`. ``torch`` is imported only when a model is
+built so that spaces stay cheap to import.
 """
 from __future__ import annotations
 
@@ -15,7 +23,9 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 from nas.arch import Architecture
-from nas.errors import InvalidArchitecture
+from nas.errors import ConfigError, InvalidArchitecture
+from nas.settings import space_defaults
+from nas.spec import ModelSpec, instantiate
 from nas.types import Decision
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,8 +37,12 @@ class SearchSpace(ABC):
 
     name: ClassVar[str]
     ops: ClassVar[tuple[str, ...]] = ()
-    #: default ``build`` settings per dataset family: {"digits": {...}, "cifar10": {...}}
+    #: default ``build`` settings: ``"*"`` for every dataset, then per family (``{"digits": {...}}``)
     build_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: the architecture strings this space reads and writes (e.g. ``("genotype",)``), by format name
+    text_formats: ClassVar[tuple[str, ...]] = ()
+    #: how ``nas show`` titles each format's string (default: the format name)
+    text_titles: ClassVar[dict[str, str]] = {}
 
     # -- sampling and editing ---------------------------------------------------
     def sample(self, rng: random.Random) -> Architecture:
@@ -96,20 +110,80 @@ class SearchSpace(ABC):
         if arch.space != self.name:
             raise InvalidArchitecture(f"architecture is from space {arch.space!r}, not {self.name!r}")
 
-    @abstractmethod
-    def build(
-        self,
-        arch: Architecture,
-        *,
-        in_channels: int = 3,
-        num_classes: int = 10,
-        channels: int | None = None,
-        layers: int | None = None,
-        **macro: Any,
-    ) -> "nn.Module": ...
+    def lower(self, arch: Architecture, **build_kwargs: Any) -> ModelSpec:
+        """The model of ``arch`` as plain data: a :class:`~nas.spec.ModelSpec` of a ``nas.nn.NETWORKS`` class.
 
-    def supernet(self, **macro: Any) -> "nn.Module":
-        raise NotImplementedError(f"space {self.name!r} has no DARTS supernet")
+        ``build_kwargs`` are complete build settings (``build`` merges the space's
+        ``build_defaults["*"]`` under them); an unknown or bad setting is a ConfigError.
+        Spaces without a model (e.g. scored by a table only) keep this default.
+        """
+        raise NotImplementedError(f"space {self.name!r} has no model")
+
+    def model_spec(self, arch: Architecture, **build_kwargs: Any) -> ModelSpec:
+        """:meth:`lower` with the space's defaults for every dataset (``build_defaults["*"]``) filled in."""
+        return self.lower(arch, **{**space_defaults(self), **build_kwargs})
+
+    def build(self, arch: Architecture, **build_kwargs: Any) -> "nn.Module":
+        """Compile ``arch`` into a freshly initialised ``nn.Module`` (imports torch).
+
+        Keyword arguments are build settings (``in_channels``, ``num_classes``, ``channels``,
+        ``layers`` and the space's own options), usually from :func:`nas.settings.build_settings`.
+        """
+        return instantiate(self.model_spec(arch, **build_kwargs))
+
+    # -- architecture strings ------------------------------------------------------------
+    def accepts_text(self, text: str) -> bool:
+        """Whether ``text`` looks like one of :attr:`text_formats` (a cheap prefix test, no parsing)."""
+        return False
+
+    def from_text(self, text: str) -> Architecture:
+        """Parse (never ``eval``) and validate an architecture string that :meth:`accepts_text`."""
+        raise InvalidArchitecture(f"space {self.name!r} reads no architecture strings")
+
+    def to_text(self, arch: Architecture, fmt: str | None = None) -> str | None:
+        """``arch`` as a string of format ``fmt`` (default: the first of :attr:`text_formats`).
+
+        None when the space speaks no such format or the format cannot express ``arch``.
+        """
+        return None
+
+    # -- one-shot search: the supernet a space offers (used by strategies.oneshot) ----------
+    #: supernet settings per dataset family, merged like ``build_defaults`` ("*": every family)
+    supernet_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def has_supernet(self) -> bool:
+        """Whether this space offers a supernet; cheap, builds nothing.
+
+        Default: the class overrides :meth:`supernet`. A space whose supernet depends on the
+        instance (e.g. one defined by a file) overrides this too.
+        """
+        return type(self).supernet is not SearchSpace.supernet
+
+    def supernet(self, **settings: Any) -> "nn.Module":
+        """The weight-sharing network of this space: a mixed op on every candidate edge.
+
+        The module has ``arch_parameters()`` (the architecture weights, e.g. DARTS' α),
+        ``weights()`` / ``named_weights()`` (every other parameter) and a forward pass over
+        the mixture. ``settings`` are those of :meth:`supernet_settings` plus the method's
+        own (e.g. ``alpha_init``). Spaces without one raise :class:`ConfigError`.
+        """
+        raise ConfigError(f"space {self.name!r} offers no supernet, so one-shot methods cannot search it")
+
+    def supernet_settings(self, info: Any = None, config: Any = None) -> dict[str, Any]:
+        """:attr:`supernet_defaults` < the config's ``channels``/``layers``, plus the dataset's shape.
+
+        The same merge as the build settings (:func:`nas.settings.build_settings`), over the
+        supernet's own defaults table.
+        """
+        from types import SimpleNamespace
+
+        from nas.settings import build_settings
+
+        return build_settings(SimpleNamespace(build_defaults=self.supernet_defaults), info, config)
+
+    def derive(self, supernet: "nn.Module", meta: dict[str, Any] | None = None) -> Architecture:
+        """The discrete architecture the space's rule derives from a trained :meth:`supernet`."""
+        raise ConfigError(f"space {self.name!r} offers no supernet, so it derives no architecture")
 
     def describe(self) -> dict[str, Any]:
         """Summary for ``nas spaces``."""

@@ -1,9 +1,8 @@
-"""The MnasNet/EfficientNet per-stage MBConv space (REFERENCE §7).
+"""The MnasNet/EfficientNet per-stage MBConv space (Tan & Le, ICML 2019; Tan et al., CVPR 2019).
 
-The macro skeleton is EfficientNet-B0's (Tan & Le 2019, Table 1; REFERENCE
-§7.2): a 3×3 stem, seven MBConv stages, a 1×1 head conv, pooling and a linear
+The macro skeleton is EfficientNet-B0's (Tan & Le 2019, Table 1): a 3×3 stem, seven MBConv stages, a 1×1 head conv, pooling and a linear
 classifier. Each stage's output channels and first-layer stride are fixed by
-the B0 table; like MnasNet's factorized hierarchical space (REFERENCE §7.6)
+the B0 table; like MnasNet's factorized hierarchical space (Tan et al. 2019, §4.1)
 each stage chooses its own
 
 * kernel size in {3, 5, 7},
@@ -14,8 +13,8 @@ each stage chooses its own
 so there are 96^7 ≈ 7.5·10^13 architectures, EfficientNet-B0 among them. A
 block is the dict ``{kernel, expand, se, layers, channels, stride}`` (unscaled
 channels). ``macro`` holds EfficientNet's compound-scaling coefficients
-``{width, depth, resolution, dropout}`` (B0: 1.0, 1.0, 224, 0.2; REFERENCE
-§7.3); they are part of the key so that a compound-scaling strategy can search
+``{width, depth, resolution, dropout}`` (B0: 1.0, 1.0, 224, 0.2; tensorflow/tpu
+``efficientnet_params``); they are part of the key so that a compound-scaling strategy can search
 them. :meth:`MbconvSpace.decode` always yields B0's macro; use
 :func:`with_macro` to change it.
 
@@ -35,11 +34,14 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 from nas.arch import Architecture
 from nas.errors import ConfigError, InvalidArchitecture
+from nas.settings import space_defaults
+from nas.spec import ModelSpec
 from nas.types import Decision
 from search_spaces._common import check_float, check_int, take_options
 from search_spaces.base import SearchSpace
 
-#: EfficientNet-B0 stages 2–8 (Table 1 / tensorflow/tpu block strings, REFERENCE §7.2).
+#: EfficientNet-B0 stages 2–8 (Tan & Le 2019, Table 1 / tensorflow/tpu block strings): the one copy
+#: of the table; ``nas.nn.efficientnet.EfficientNet`` takes the stages as an argument.
 B0_STAGES: tuple[dict[str, Any], ...] = (
     {"kernel": 3, "expand": 1, "se": 0.25, "layers": 1, "channels": 16, "stride": 1},
     {"kernel": 3, "expand": 6, "se": 0.25, "layers": 2, "channels": 24, "stride": 2},
@@ -49,8 +51,19 @@ B0_STAGES: tuple[dict[str, Any], ...] = (
     {"kernel": 5, "expand": 6, "se": 0.25, "layers": 4, "channels": 192, "stride": 2},
     {"kernel": 3, "expand": 6, "se": 0.25, "layers": 1, "channels": 320, "stride": 1},
 )
-#: EfficientNet-B0 coefficients (REFERENCE §7.3).
-B0_MACRO: dict[str, Any] = {"width": 1.0, "depth": 1.0, "resolution": 224, "dropout": 0.2}
+#: (width, depth, resolution, dropout) of EfficientNet-B0..B7 (tensorflow/tpu ``efficientnet_params``).
+EFFICIENTNET_COEFFICIENTS: dict[str, dict[str, Any]] = {
+    "b0": {"width": 1.0, "depth": 1.0, "resolution": 224, "dropout": 0.2},
+    "b1": {"width": 1.0, "depth": 1.1, "resolution": 240, "dropout": 0.2},
+    "b2": {"width": 1.1, "depth": 1.2, "resolution": 260, "dropout": 0.3},
+    "b3": {"width": 1.2, "depth": 1.4, "resolution": 300, "dropout": 0.3},
+    "b4": {"width": 1.4, "depth": 1.8, "resolution": 380, "dropout": 0.4},
+    "b5": {"width": 1.6, "depth": 2.2, "resolution": 456, "dropout": 0.4},
+    "b6": {"width": 1.8, "depth": 2.6, "resolution": 528, "dropout": 0.5},
+    "b7": {"width": 2.0, "depth": 3.1, "resolution": 600, "dropout": 0.5},
+}
+#: EfficientNet-B0's macro coefficients.
+B0_MACRO: dict[str, Any] = dict(EFFICIENTNET_COEFFICIENTS["b0"])
 #: The searched fields and their options, in decision order.
 CHOICES: dict[str, tuple[Any, ...]] = {
     "kernel": (3, 5, 7),
@@ -97,12 +110,14 @@ class MbconvSpace(SearchSpace):
 
     name = "mbconv"
     ops = ("mbconv",)
-    #: ``digits``: stride-1 stem and a quarter-width proxy for 1×8×8 inputs;
-    #: ``cifar``: stride-1 stem for 32×32 inputs; ``imagenet``: EfficientNet as published.
+    #: ``"*"``: EfficientNet as published (32-channel stride-2 stem, drop connect 0.2, no proxy
+    #: multipliers); ``digits``: stride-1 stem and a quarter-width proxy for 1×8×8 inputs;
+    #: ``cifar``: stride-1 stem for 32×32 inputs.
     build_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "*": {"channels": STEM_CHANNELS, "stem_stride": 2, "drop_connect": 0.2, "width_mult": 1.0,
+              "depth_mult": 1.0},
         "digits": {"stem_stride": 1, "width_mult": 0.25},
         "cifar": {"stem_stride": 1},
-        "imagenet": {"stem_stride": 2},
     }
 
     # -- flat categorical view ------------------------------------------------------
@@ -188,73 +203,57 @@ class MbconvSpace(SearchSpace):
         if type(macro["dropout"]) is not float or not 0 <= macro["dropout"] < 1:
             raise InvalidArchitecture(f"macro: dropout must be a float in [0, 1), got {macro['dropout']!r}")
 
+    @staticmethod
+    def block_label(block: Mapping[str, Any]) -> str:
+        """``MBConv6 k3x3``: the op of a stage as EfficientNet-B0's Table 1 names it (for ``nas show``)."""
+        return f"MBConv{block.get('expand', '?')} k{block.get('kernel', '?')}x{block.get('kernel', '?')}"
+
     def describe(self) -> dict[str, Any]:
         d = super().describe()
         d["choices"] = {k: list(v) for k, v in CHOICES.items()}
         d["macro"] = dict(B0_MACRO)
         return d
 
-    # -- compiling ----------------------------------------------------------------------
-    def build(
-        self,
-        arch: Architecture,
-        *,
-        in_channels: int = 3,
-        num_classes: int = 10,
-        channels: int | None = None,
-        layers: int | None = None,
-        **macro: Any,
-    ) -> Any:
+    # -- the model ------------------------------------------------------------------------
+    def lower(self, arch: Architecture, *, in_channels: int = 3, num_classes: int = 10, channels: int | None = None,
+              layers: int | None = None, **options: Any) -> ModelSpec:
         """``nas.nn.efficientnet.EfficientNet`` for the architecture's blocks and macro.
 
-        ``channels`` overrides the *unscaled* stem width (default 32; the stem gets
-        ``round_filters(channels · width)`` like every stage, REFERENCE §7.4).
+        ``channels`` is the *unscaled* stem width (default 32; the stem gets
+        ``round_filters(channels · width)`` like every stage, as in tensorflow/tpu).
         ``layers`` is not used (depth comes from each stage's ``layers`` and the
-        ``depth`` coefficient) and must be left unset. Options: ``stem_stride``
-        (default 2), ``dropout`` (default: the macro's), ``drop_connect``
-        (default 0.2), and ``width_mult``/``depth_mult`` (default 1.0), proxy
-        multipliers applied *on top of* the architecture's width/depth so that a
-        search proxy can shrink every candidate alike, and ``input_scale``
-        (default: macro resolution / 224, see the module docstring; 1.0 = no resize).
+        ``depth`` coefficient) and must be left unset. Options (defaults in
+        :attr:`build_defaults`): ``stem_stride`` (2), ``dropout`` (default: the macro's),
+        ``drop_connect`` (0.2), ``width_mult``/``depth_mult`` (1.0: proxy multipliers applied
+        *on top of* the architecture's width/depth so that a search proxy can shrink every
+        candidate alike) and ``input_scale`` (default: macro resolution / 224, see the
+        module docstring; 1.0 = no resize).
         """
-        opts = take_options(
-            self.name,
-            macro,
-            {"stem_stride": 2, "dropout": None, "drop_connect": 0.2, "width_mult": 1.0, "depth_mult": 1.0,
-             "input_scale": None},
-        )
+        everywhere = space_defaults(self)
+        opts = take_options(self.name, options, {"dropout": None, "input_scale": None, **everywhere})
         if layers is not None:
             raise ConfigError(
                 "space 'mbconv': build option layers is not used (each stage chooses its layers; "
                 "scale depth with the macro 'depth' or depth_mult)"
             )
-        check_int(self.name, "in_channels", in_channels)
-        check_int(self.name, "num_classes", num_classes)
-        stride = check_int(self.name, "stem_stride", opts["stem_stride"])
-        drop_connect = check_float(self.name, "drop_connect", opts["drop_connect"], 0.0, 1.0)
+        stem = check_int(self.name, "channels", everywhere["channels"] if channels is None else channels)
+        kwargs: dict[str, Any] = {
+            "num_classes": check_int(self.name, "num_classes", num_classes),
+            "in_channels": check_int(self.name, "in_channels", in_channels),
+            "stem_stride": check_int(self.name, "stem_stride", opts["stem_stride"]),
+            "stem_channels": stem,
+            "drop_connect": check_float(self.name, "drop_connect", opts["drop_connect"], 0.0, 1.0),
+        }
         wm = check_float(self.name, "width_mult", opts["width_mult"], 1e-3, 16.0, hi_open=False)
         dm = check_float(self.name, "depth_mult", opts["depth_mult"], 1e-3, 16.0, hi_open=False)
-        stem = check_int(self.name, "channels", STEM_CHANNELS if channels is None else channels)
         self.ensure_valid(arch)
         assert arch.blocks is not None
         dropout = arch.macro["dropout"] if opts["dropout"] is None else opts["dropout"]
-        dropout = check_float(self.name, "dropout", dropout, 0.0, 1.0)
-        width = float(arch.macro["width"]) * wm
-        depth = float(arch.macro["depth"]) * dm
+        kwargs["dropout"] = check_float(self.name, "dropout", dropout, 0.0, 1.0)
+        kwargs["width"] = float(arch.macro["width"]) * wm
+        kwargs["depth"] = float(arch.macro["depth"]) * dm
         scale = opts["input_scale"]
         scale = arch.macro["resolution"] / BASE_RESOLUTION if scale is None else scale
-        scale = check_float(self.name, "input_scale", scale, 1e-3, 64.0, hi_open=False)
-        from nas.nn.efficientnet import EfficientNet
-
-        return EfficientNet(
-            [dict(b) for b in arch.blocks],
-            width=width,
-            depth=depth,
-            dropout=dropout,
-            drop_connect=drop_connect,
-            num_classes=num_classes,
-            in_channels=in_channels,
-            stem_stride=stride,
-            stem_channels=stem,
-            input_scale=scale,
-        )
+        kwargs["input_scale"] = check_float(self.name, "input_scale", scale, 1e-3, 64.0, hi_open=False)
+        stages = [{f: b[f] for f in BLOCK_FIELDS} for b in arch.blocks]
+        return ModelSpec("EfficientNet", (stages,), kwargs)

@@ -1,4 +1,4 @@
-"""The NAS-Bench-201 cell space (Dong & Yang 2020; REFERENCE §8.1).
+"""The NAS-Bench-201 cell space (Dong & Yang, ICLR 2020, §2.1).
 
 One cell with a single input (node 0) and three computed nodes 1–3; node j
 sums op(node i) over *all* earlier nodes i, so the cell has all six edges
@@ -10,8 +10,9 @@ is node 3: 5^6 = 15,625 cells. In :mod:`nas.cell` terms the NB201 nodes
 The six decisions are the edge ops in the order of the NB201 string
 ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` (AutoDL ``Structure.tostr``);
 :meth:`Nb201Space.to_string` / :meth:`Nb201Space.from_string` convert to and
-from that string, which is how the tabular evaluator looks architectures up.
-Mutation changes one edge's op (the NB201 REA mutation, REFERENCE §5.3).
+from that string, which is how the tabular evaluator looks architectures up; it is the
+space's text format ``nb201`` (:meth:`Nb201Space.from_text` / :meth:`Nb201Space.to_text`).
+Mutation changes one edge's op (the REA mutation of the NB201 paper, §5).
 """
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ from nas.arch import Architecture, canonical_parts, wl_hash
 from nas.cell import OUT, check_cell, node_inputs, state_name
 from nas.errors import InvalidArchitecture
 from nas.genotype import format_nb201, parse_nb201
+from nas.spec import ModelSpec
 from nas.types import Decision
+from nas.settings import space_defaults
 from search_spaces._common import (
     assemble,
     check_cell_names,
@@ -35,7 +38,7 @@ from search_spaces._common import (
 )
 from search_spaces.base import SearchSpace
 
-#: AutoDL ``NAS_BENCH_201`` op list, in its order (REFERENCE §8.1).
+#: AutoDL ``NAS_BENCH_201`` op list, in its order (Dong & Yang, ICLR 2020, §2.1).
 NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: Edges (to, from) in NB201 node numbers, in NB201 string order.
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
@@ -48,14 +51,14 @@ class Nb201Space(SearchSpace):
 
     name = "nb201"
     ops = NB201_OPS
-    #: ``digits``: tiny proxy (C=8, 1 cell per stage); ``cifar``: the benchmark's
-    #: TinyNetwork(C=16, N=5); ``imagenet``: the benchmark's ImageNet16-120
-    #: setting (16×16 inputs), which uses the same network.
+    #: ``"*"``: the benchmark's TinyNetwork(C=16, N=5), also for its ImageNet16-120 setting
+    #: (16×16 inputs); ``digits``: a tiny proxy (C=8, 1 cell per stage).
     build_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "digits": {"channels": 8, "layers": 1, "stem_stride": 1},
-        "cifar": {"channels": 16, "layers": 5, "stem_stride": 1},
-        "imagenet": {"channels": 16, "layers": 5, "stem_stride": 1},
+        "*": {"channels": 16, "layers": 5, "stem_stride": 1},
+        "digits": {"channels": 8, "layers": 1},
     }
+    text_formats = ("nb201",)
+    text_titles = {"nb201": "NB201 string"}
     _distinct_keys: ClassVar[int | None] = None
 
     # -- flat categorical view --------------------------------------------------------
@@ -154,34 +157,38 @@ class Nb201Space(SearchSpace):
         d["distinct_keys"] = self.distinct_keys()
         return d
 
-    # -- compiling ------------------------------------------------------------------------
-    def build(
-        self,
-        arch: Architecture,
-        *,
-        in_channels: int = 3,
-        num_classes: int = 10,
-        channels: int | None = None,
-        layers: int | None = None,
-        **macro: Any,
-    ) -> Any:
-        """``TinyNetwork`` (REFERENCE §8.2): ``channels`` = C (16), ``layers`` = cells per stage N (5).
+    def accepts_text(self, text: str) -> bool:
+        return text.lstrip().startswith("|")
 
-        Option: ``stem_stride`` (default 1).
+    def from_text(self, text: str) -> Architecture:
+        return self.from_string(text.strip())
+
+    def to_text(self, arch: Architecture, fmt: str | None = None) -> str | None:
+        if fmt not in (None, "nb201"):
+            return None
+        try:
+            return self.to_string(arch)
+        except InvalidArchitecture:
+            return None
+
+    # -- the model ------------------------------------------------------------------------
+    def lower(self, arch: Architecture, *, in_channels: int = 3, num_classes: int = 10, channels: int | None = None,
+              layers: int | None = None, **options: Any) -> ModelSpec:
+        """``TinyNetwork`` (Dong & Yang, ICLR 2020, Fig. 1): ``channels`` = C, ``layers`` = cells per stage N.
+
+        Defaults (``build_defaults["*"]``): C=16, N=5. Option: ``stem_stride`` (default 1).
         """
-        default = self.build_defaults["cifar"]
-        opts = take_options(self.name, macro, {"stem_stride": default["stem_stride"]})
-        C = check_int(self.name, "channels", default["channels"] if channels is None else channels)
-        N = check_int(self.name, "layers", default["layers"] if layers is None else layers)
-        check_int(self.name, "in_channels", in_channels)
-        check_int(self.name, "num_classes", num_classes)
-        stride = check_int(self.name, "stem_stride", opts["stem_stride"])
+        everywhere = space_defaults(self)
+        opts = take_options(self.name, options, {"stem_stride": everywhere["stem_stride"]})
+        C = check_int(self.name, "channels", everywhere["channels"] if channels is None else channels)
+        N = check_int(self.name, "layers", everywhere["layers"] if layers is None else layers)
+        kwargs = {"C": C, "N": N, "num_classes": check_int(self.name, "num_classes", num_classes),
+                  "in_channels": check_int(self.name, "in_channels", in_channels),
+                  "stem_stride": check_int(self.name, "stem_stride", opts["stem_stride"])}
         self.ensure_valid(arch)
         assert arch.cells is not None
         nodes = [pairs for _, pairs in flat_cell(arch.cells[CELL])[0]]
-        from nas.nn.nb201 import TinyNetwork
-
-        return TinyNetwork(nodes, C=C, N=N, num_classes=num_classes, in_channels=in_channels, stem_stride=stride)
+        return ModelSpec("TinyNetwork", (nodes,), kwargs)
 
 
 def to_string(arch: Architecture) -> str:

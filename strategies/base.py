@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from nas.errors import ConfigError
 from nas.objectives import Objective, accuracy
-from nas.types import Proposal, Result
+from nas.types import DEFAULT_RUNNER, Proposal, Result
 from search_spaces.base import SearchSpace
 
 
@@ -35,7 +35,9 @@ class Strategy(ABC):
 
     name: ClassVar[str]
     supports_multi_objective: ClassVar[bool] = False
-    one_shot: ClassVar[bool] = False
+    #: the trial runner (``nas.registry.TRIALS``) of this strategy's proposals: ``train`` trains each
+    #: proposed architecture; a one-shot strategy's single trial is run by ``oneshot``
+    trial_runner: ClassVar[str] = DEFAULT_RUNNER
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, objective: Objective | None = None) -> None:
         self.space = space

@@ -1,4 +1,4 @@
-"""A real multi-node Ray cluster on loopback for tests (issue 5), stopped by pid on teardown.
+"""A real multi-node Ray cluster on loopback for tests, stopped by pid on teardown.
 
 ``ray start`` rewrites 127.0.0.1 to the machine's external address, and so does
 ``ray.init(address="127.0.0.1:PORT")`` on Linux (``resolve_ip_for_localhost``). Tests

@@ -78,6 +78,22 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert err.count("nas: error:") == 6 and "Traceback" not in err
 
 
+def test_a_bench_run_is_the_search_nas_search_runs(tmp_path):
+    """``nas bench`` puts each run together with the same function as ``nas search``: one bench run
+    and a journaled tabular search with its settings make the same trials."""
+    from nas.app.bench import BENCH_OPTIONS, run_once, search_config
+    from nas.app.launch import run_search
+
+    opts = BENCH_OPTIONS["evolution"]
+    bench = run_once("nb201", "evolution", opts, 4, 3000.0, {})
+    cfg = search_config("nb201", "evolution", opts, 4, 3000.0, {})
+    cfg.name, cfg.runs_dir = "tab", str(tmp_path)
+    summary = run_search(cfg, progress=False)
+    assert len(summary.trials) == bench["evals"] > 5
+    assert summary.best["metrics"]["val_acc"] == bench["signal"]
+    assert summary.best["report"]["cifar10_test_acc_200ep"] == bench["report"]
+
+
 def test_anytime_mean_steps():
     traces = [[(10.0, 90.0), (30.0, 92.0)], [(20.0, 80.0)]]
     assert anytime_mean(traces, [0, 10, 20, 30, 40]) == [None, 90.0, 85.0, 86.0, 86.0]

@@ -1,4 +1,4 @@
-"""Crash safety: SIGKILL ``python -m nas search`` at many points, resume, compare (DESIGN §4).
+"""Crash safety: SIGKILL ``python -m nas search`` at many points, resume, compare.
 
 With ``--max-concurrent 1`` and a fixed seed, a killed-and-resumed search must journal every
 trial exactly once and make exactly the trial sequence (ids, keys, metrics) of an

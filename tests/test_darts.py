@@ -1,8 +1,9 @@
 """DARTS: supernet, derivation rule, first/second-order architect, the search trial and the strategy.
 
-Facts checked against REFERENCE (never against this code): the supernet weight count
-1,930,618 (§3.3), the derivation rule (§4.2) and the second-order gradient (§4.3), which is
-compared with an exact double-backprop computation of the same unrolled objective.
+Facts checked against the paper and its released code (never against this code): the supernet
+weight count 1,930,618, the derivation rule (Liu et al., ICLR 2019, §2.4) and the second-order
+gradient (§2.3, eqs. 7-8), which is compared with an exact double-backprop computation of the
+same unrolled objective.
 """
 from __future__ import annotations
 
@@ -18,16 +19,17 @@ import pytest
 import torch
 import torch.nn as nn
 
-from evaluators.architect import Architect
 from evaluators.batches import TensorSource
 from evaluators.data import DataBundle, load_data
-from evaluators.oneshot import run_darts, split_source
 from nas.arch import Architecture
 from nas.config import SearchConfig
 from nas.errors import ConfigError
-from nas.registry import SPACES, STRATEGIES, load_plugins
+from nas.registry import ONESHOT, SPACES, STRATEGIES, load_plugins
 from nas.types import Proposal, Result
 from search_spaces.darts import PRIMITIVES, DartsSpace
+from strategies.oneshot.architect import Architect
+from strategies.oneshot.base import split_source
+from strategies.oneshot.strategy import run_oneshot_trial
 
 load_plugins()
 SPACE = DartsSpace()
@@ -35,28 +37,28 @@ SPACE = DartsSpace()
 
 # -- supernet ---------------------------------------------------------------------------------
 def test_supernet_has_quark0_weight_count_and_separate_alphas():
-    net = SPACE.supernet(C=16, num_classes=10, layers=8)
-    assert sum(p.numel() for p in net.weights()) == 1_930_618  # REFERENCE §3.3, alphas excluded
+    net = SPACE.supernet(channels=16, num_classes=10, layers=8)
+    assert sum(p.numel() for p in net.weights()) == 1_930_618  # the released code's count, alphas excluded
     alphas = net.arch_parameters()
     assert [tuple(a.shape) for a in alphas] == [(14, 8), (14, 8)]
     assert not {id(a) for a in alphas} & {id(p) for p in net.weights()}
     assert {"alphas_normal", "alphas_reduce"} <= set(net.state_dict())
     assert all(a.abs().max() < 0.01 and a.std() > 0 for a in alphas)  # quark0: 1e-3 * randn
-    zero = SPACE.supernet(C=4, layers=3, alpha_init="zeros")
+    zero = SPACE.supernet(channels=4, layers=3, alpha_init="zeros")
     assert all(not a.detach().any() for a in zero.arch_parameters())  # the paper's init
     with pytest.raises(ConfigError, match="unexpected option"):
-        SPACE.supernet(C=4, channels=4)
+        SPACE.supernet(channels=4, C=4)
 
 
 def test_supernet_runs_on_tiny_digits_inputs():
-    net = SPACE.supernet(C=4, num_classes=10, layers=3, in_channels=1)
+    net = SPACE.supernet(channels=4, num_classes=10, layers=3, in_channels=1)
     out = net(torch.randn(3, 1, 8, 8))
     assert out.shape == (3, 10) and torch.isfinite(out).all()
     out.sum().backward()
     assert all(a.grad is not None for a in net.arch_parameters())
 
 
-# -- derivation (REFERENCE §4.2) --------------------------------------------------------------
+# -- derivation (DARTS §2.4) ------------------------------------------------------------------
 OP = {name: k for k, name in enumerate(PRIMITIVES)}
 
 
@@ -93,7 +95,7 @@ def test_derivation_ties_go_to_lower_state_and_lower_op():
 
 
 def test_supernet_genotype_from_hand_set_alphas_is_a_valid_darts_architecture():
-    net = SPACE.supernet(C=4, layers=3, in_channels=1)
+    net = SPACE.supernet(channels=4, layers=3, in_channels=1)
     target = {"normal": [("sep_conv_3x3", 1), ("skip_connect", 0), ("dil_conv_3x3", 2), ("sep_conv_5x5", 0),
                          ("max_pool_3x3", 3), ("avg_pool_3x3", 1), ("dil_conv_5x5", 4), ("sep_conv_3x3", 2)],
               "reduce": [("max_pool_3x3", 0), ("avg_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
@@ -114,7 +116,7 @@ def test_supernet_genotype_from_hand_set_alphas_is_a_valid_darts_architecture():
     assert SPACE.to_genotype(arch).startswith("Genotype(normal=[('sep_conv_3x3', 1), ('skip_connect', 0)")
 
 
-# -- the architect (REFERENCE §4.3) -----------------------------------------------------------------
+# -- the architect (DARTS §2.3) ---------------------------------------------------------------------
 def smooth(net: nn.Module) -> nn.Module:
     """ReLU -> Softplus and max -> avg pooling: a network whose ∇_α L is smooth in w."""
     for parent in list(net.modules()):
@@ -128,7 +130,7 @@ def smooth(net: nn.Module) -> nn.Module:
 
 def tiny_problem(seed: int = 0):
     torch.manual_seed(seed)
-    net = SPACE.supernet(C=2, num_classes=10, layers=3, in_channels=1).double()
+    net = SPACE.supernet(channels=2, num_classes=10, layers=3, in_channels=1).double()
     with torch.no_grad():
         for a in net.arch_parameters():
             a.normal_(0.0, 0.5)
@@ -219,7 +221,13 @@ def config(**kw) -> SearchConfig:
 
 
 def proposal(**settings) -> Proposal:
-    return Proposal("t00000", None, {"one_shot": "darts", **settings})
+    return Proposal("t00000", None, {"method": "darts", **settings}, runner="oneshot")
+
+
+def run_darts(space, p: Proposal, cfg: SearchConfig, data, **kw) -> Result:
+    """The DARTS method's trial for ``p`` (its options: ``p.config`` less ``method``)."""
+    options = {k: v for k, v in p.config.items() if k != "method"}
+    return ONESHOT.create("darts", **options).run(space, p, cfg, data, **kw)
 
 
 def test_split_source_is_seeded_disjoint_and_complete(small_digits):
@@ -293,16 +301,16 @@ def test_divergence_timeout_and_bad_settings_are_results(small_digits):
     assert res.status == "failed" and "diverged" in res.error
     res = run_darts(SPACE, proposal(), config(trial_timeout=1e-6), small_digits, device="cpu")
     assert res.status == "timeout"
-    res = run_darts(SPACE, proposal(order=3), config(), small_digits, device="cpu")
+    res = run_oneshot_trial(SPACE, proposal(order=3), config(), small_digits, device="cpu")
     assert res.status == "failed" and "order" in res.error
 
 
 # -- the strategy -------------------------------------------------------------------------------------
 def test_strategy_asks_once_and_is_done_after_its_result():
     strat = STRATEGIES.create("darts", SPACE, seed=0, order=2, w_lr=0.05)
-    assert strat.one_shot and not strat.done()
+    assert strat.trial_runner == "oneshot" and not strat.done()
     p = strat.ask()
-    assert p.arch is None and p.config["one_shot"] == "darts" and p.config["order"] == 2
+    assert p.arch is None and p.runner == "oneshot" and p.config["method"] == "darts" and p.config["order"] == 2
     assert p.config["w_lr"] == 0.05 and p.config["alpha_lr"] == 3e-4 and p.config["train_portion"] == 0.5
     assert strat.ask() is None and not strat.done()
     state = json.loads(json.dumps(strat.state_dict()))
@@ -318,8 +326,10 @@ def test_strategy_asks_once_and_is_done_after_its_result():
 
 
 def test_strategy_refuses_other_spaces_and_bad_options():
-    for name in ("nasnet", "nb201", "mbconv"):
-        with pytest.raises(ConfigError, match="needs the 'darts' search space"):
+    without = [n for n in SPACES.names() if not SPACES.create(n).has_supernet()]
+    assert "nasnet" in without and "darts" not in without
+    for name in without:  # refused because the space offers no supernet, whatever its name
+        with pytest.raises(ConfigError, match=f"space '{name}' offers none"):
             STRATEGIES.create("darts", SPACES.create(name))
     with pytest.raises(ConfigError, match="order"):
         STRATEGIES.create("darts", SPACE, order=3)

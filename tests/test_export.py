@@ -22,7 +22,8 @@ from nas.arch import Architecture
 from nas.app.cli import main
 from nas.errors import ConfigError, InvalidArchitecture
 from nas.app.export import export_arch, export_top, parse_formats, trial_weights_path
-from nas.app.export_codegen import ModelSpec, check_literal, lower, render_model_py
+from nas.app.export_codegen import render_model_py
+from nas.spec import ModelSpec, check_literal, check_spec, instantiate
 from nas.zoo import get_space, load_genotype
 
 SPACES = ("nasnet", "darts", "nb201", "mbconv")
@@ -172,9 +173,15 @@ def test_malicious_op_name_is_refused_before_anything_is_written(tmp_path, monke
         export_arch(arch, tmp_path / "out", dataset="digits")
     assert not (tmp_path / "out").exists() and not (tmp_path / "PWNED").exists()
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(InvalidArchitecture, match="unknown op"):  # the space refuses to lower it
+        get_space("darts").model_spec(arch, channels=4, layers=3, in_channels=1, num_classes=10)
     # the code generator refuses it on its own, without the space's validation
+    from search_spaces._common import flat_cell
+
+    raw = ModelSpec("NetworkCIFAR", (flat_cell(arch.cells["normal"]), flat_cell(arch.cells["reduce"])),
+                    {"C": 4, "num_classes": 10, "layers": 3})
     with pytest.raises(InvalidArchitecture, match="unknown op"):
-        lower(arch, {"channels": 4, "layers": 3, "in_channels": 1, "num_classes": 10})
+        render_model_py(raw, space="darts", key="0" * 16, input_shape=(1, 1, 8, 8))
     bad_cell = ([("add", [("__import__('os')", 0), ("skip_connect", 1)])], [2])
     spec = ModelSpec("NetworkCIFAR", (bad_cell, bad_cell), {"C": 4, "num_classes": 10, "layers": 3})
     with pytest.raises(InvalidArchitecture):
@@ -189,6 +196,53 @@ def test_malicious_op_name_is_refused_before_anything_is_written(tmp_path, monke
         with pytest.raises(InvalidArchitecture):
             render_model_py(ModelSpec("TinyNetwork", (cell,), {"num_classes": 10, **kw}),
                             space="nb201", key="0" * 16, input_shape=(1, 1, 8, 8))
+
+
+def test_spec_whitelist_and_instantiate_match_build():
+    space = get_space("nb201")
+    arch = space.sample(random.Random(3))
+    spec = space.model_spec(arch, **tiny_kwargs("nb201"))
+    assert spec.class_name == "TinyNetwork" and spec.kwargs["C"] == 4 and spec.kwargs["num_classes"] == 10
+    torch.manual_seed(0)
+    a = instantiate(spec)
+    torch.manual_seed(0)
+    b = space.build(arch, **tiny_kwargs("nb201"))
+    assert type(a) is type(b) and all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                                         b.state_dict().values()))
+    with pytest.raises(ConfigError, match="not an exportable"):
+        check_spec(ModelSpec("Sequential", spec.args, {}))
+    with pytest.raises(InvalidArchitecture, match="cannot be passed"):
+        instantiate(ModelSpec("TinyNetwork", spec.args, {**spec.kwargs, "evil": 1}))
+    with pytest.raises(InvalidArchitecture, match="positional"):
+        check_spec(ModelSpec("TinyNetwork", (), spec.kwargs))
+
+
+def test_a_plugin_cell_space_exports_model_py_with_no_further_work(tmp_path):
+    """A space that only sets TwoInputCellSpace's class variables gets build and model.py for free."""
+    from search_spaces.cellspace import TwoInputCellSpace
+
+    class TinyS2(TwoInputCellSpace):  # RobustDARTS S2 ops (Zela et al., ICLR 2020), 2 nodes, concat-combined
+        name = "tiny-s2"
+        ops = ("sep_conv_3x3", "skip_connect")
+        n_nodes = 2
+        combines = ("add", "concat")
+        output = "unused"
+        mutation_kinds = ("hidden", "op", "combine")
+
+    space = TinyS2()
+    arch = space.sample(random.Random(1))
+    assert space.decode(space.encode(arch)) == arch
+    kw = {"channels": 4, "layers": 3, "stem_stride": 1, "in_channels": 1, "num_classes": 10}
+    torch.manual_seed(0)
+    model = space.build(arch, **kw).eval()
+    folder = export_arch(arch, tmp_path / "s2", space=space, build_kwargs=kw, formats="yaml,py", dataset="digits")
+    x = torch.randn(2, 1, 8, 8)
+    ns: dict = {}
+    exec(compile((folder / "model.py").read_text(), str(folder / "model.py"), "exec"), ns)
+    standalone = ns["build_model"]().eval()
+    standalone.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(standalone(x), model(x), atol=1e-6)
 
 
 def test_parse_formats():

@@ -8,6 +8,7 @@ from nas.arch import Architecture
 from nas.errors import InvalidArchitecture
 from nas.genotype import format_genotype
 from nas.registry import SPACES
+from nas.settings import space_defaults
 from nas.zoo import get_space, list_genotypes, load_genotype, resolve_arch
 from tests.space_helpers import nb201_rows
 
@@ -17,7 +18,7 @@ def _g(normal, nc, reduce, rc) -> str:
     return f"Genotype(normal=[{pairs(normal)}], normal_concat={nc}, reduce=[{pairs(reduce)}], reduce_concat={rc})"
 
 
-# quark0/darts cnn/genotypes.py, transcribed from REFERENCE §2.1 (as printed by its namedtuple repr).
+# quark0/darts cnn/genotypes.py (Liu et al., ICLR 2019), as printed by its namedtuple repr.
 DARTS_V2 = (
     "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
     "('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], "
@@ -53,7 +54,7 @@ SPACE_OF = {
     "darts-v2": "darts", "darts-v1": "darts", "nasnet-a": "nasnet", "amoebanet-a": "nasnet",
     "nb201-resnet": "nb201", "nb201-best": "nb201", "efficientnet-b0": "mbconv",
 }
-# REFERENCE §3.3 (quark0 model code, parameters excluding the auxiliary head).
+# Parameter counts of the quark0 model code (Liu et al., ICLR 2019, Table 1), excluding the auxiliary head.
 CIFAR_PARAMS = {"darts-v2": 3_349_342, "darts-v1": 3_169_414, "nasnet-a": 3_830_950, "amoebanet-a": 3_145_078}
 IMAGENET_PARAMS = {"darts-v2": 4_718_752, "darts-v1": 4_510_432, "nasnet-a": 5_564_320, "amoebanet-a": 4_627_360}
 NB201_RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
@@ -137,7 +138,7 @@ def test_nb201_genotype_params_match_benchmark(name):
     space = get_space("nb201")
     a = load_genotype(name)
     row = {r["arch"]: r for r in nb201_rows()}[space.to_string(a)]
-    model = space.build(a, num_classes=10, **space.build_defaults["cifar"])
+    model = space.build(a, num_classes=10, **space_defaults(space, "cifar"))
     params = sum(p.numel() for p in model.parameters())
     assert abs(params / 1e6 - float(row["params_mb"])) < 1e-4
 
@@ -151,8 +152,8 @@ def test_cell_genotype_param_counts(name):
     def count(model):
         return sum(p.numel() for n, p in model.named_parameters() if "auxiliary" not in n)
 
-    assert count(space.build(a, num_classes=10, auxiliary=True, **space.build_defaults["cifar"])) == CIFAR_PARAMS[name]
-    imagenet = space.build(a, num_classes=1000, **space.build_defaults["imagenet"])
+    assert count(space.build(a, num_classes=10, **{**space_defaults(space, "cifar"), "auxiliary": True})) == CIFAR_PARAMS[name]
+    imagenet = space.build(a, num_classes=1000, **space_defaults(space, "imagenet"))
     assert count(imagenet) == IMAGENET_PARAMS[name]
 
 
@@ -160,12 +161,13 @@ def test_efficientnet_b0_param_count():
     pytest.importorskip("torch")
     a = load_genotype("efficientnet-b0")
     space = get_space("mbconv")
-    model = space.build(a, num_classes=1000, **space.build_defaults["imagenet"])
-    assert sum(p.numel() for p in model.parameters()) == 5_288_548  # torchvision efficientnet_b0 (REFERENCE §7.5)
+    model = space.build(a, num_classes=1000, **space_defaults(space, "imagenet"))
+    assert sum(p.numel() for p in model.parameters()) == 5_288_548  # torchvision efficientnet_b0
 
 
-def test_efficientnet_b0_matches_nn_table():
-    eff = pytest.importorskip("nas.nn.efficientnet")
+def test_efficientnet_b0_matches_space_table():
+    from search_spaces.mbconv import B0_STAGES, EFFICIENTNET_COEFFICIENTS
+
     a = load_genotype("efficientnet-b0")
-    assert [dict(b) for b in a.blocks] == eff.EFFICIENTNET_B0_STAGES
-    assert dict(a.macro) == eff.EFFICIENTNET_COEFFICIENTS["b0"]
+    assert [dict(b) for b in a.blocks] == [dict(b) for b in B0_STAGES]
+    assert dict(a.macro) == EFFICIENTNET_COEFFICIENTS["b0"]

@@ -1,5 +1,5 @@
-"""Objective scoring (non-finite results), evolution's mutation descriptions and
-``nas.app.launch.run_search`` / ``resume_config`` as an API (without the CLI)."""
+"""Objective scoring (non-finite results), evolution's mutation descriptions, and
+``nas.app.launch``'s ``assemble`` / ``run_search`` / ``resume_config`` as an API (without the CLI)."""
 from __future__ import annotations
 
 import argparse
@@ -11,8 +11,9 @@ import pytest
 
 import tests.toy_plugin  # noqa: F401  (registers the toy space and evaluator)
 from nas.config import SearchConfig
-from nas.errors import ConfigError
-from nas.app.launch import resume_config, run_search
+from nas.errors import ConfigError, DataError, NasError
+from nas.app.launch import assemble, resume_config, run_search
+from nas.registry import EVALUATORS
 from nas.objectives import accuracy, mnas, pareto
 from nas.app.rundir import RunDir, check_new, read_run_yaml
 from nas.app.driver import Search
@@ -143,6 +144,53 @@ def test_a_failing_config_update_on_resume_shuts_down_and_unlocks(tmp_path, monk
         run_search({"budget": 3}, resume=path, progress=False)
     assert closed == [True]
     RunDir.open(path).close()  # the lock was released
+
+
+# -- assemble: the one function that puts a search together ----------------------------------------
+def test_assemble_creates_every_part_through_the_registries_and_checks_the_evaluator(tmp_path):
+    cfg = SearchConfig(space="toy", strategy="random", evaluator="toy", seed=3, objective="mnas",
+                       objective_options={"target": 5e4}, strategy_options={"max_tries": 50})
+    parts = assemble(cfg)
+    assert isinstance(parts.space, ToySpace) and isinstance(parts.evaluator, ToyEvaluator)
+    assert parts.strategy.space is parts.space and parts.strategy.seed == 3
+    assert parts.strategy.objective is parts.objective and parts.objective.name == "mnas"
+    assert parts.owns_evaluator
+    parts.release()
+    assert parts.evaluator.closed
+    given = ToyEvaluator(parts.space, cfg)
+    again = assemble(cfg, evaluator=given, space=parts.space)
+    assert again.evaluator is given and again.space is parts.space and not again.owns_evaluator
+    again.release()
+    assert not given.closed  # the caller's evaluator is the caller's to shut down
+    tune_like = assemble(cfg, with_evaluator=False)
+    assert tune_like.evaluator is None
+
+
+def test_assemble_shuts_down_an_evaluator_whose_check_fails(tmp_path, monkeypatch):
+    closed = []
+    monkeypatch.setattr(ToyEvaluator, "shutdown", lambda self: closed.append(True))
+    cfg = SearchConfig(space="toy", evaluator="toy", data_dir=str(tmp_path / "missing"))
+    with pytest.raises(DataError, match="does not exist"):
+        assemble(cfg)
+    assert closed == [True]
+
+
+def test_assemble_refuses_an_evaluator_outside_the_contract(monkeypatch):
+    class NotAnEvaluator:
+        def __init__(self, space, config, *, run_dir=None):
+            pass
+
+    monkeypatch.setitem(EVALUATORS._entries, "not-an-evaluator", NotAnEvaluator)
+    with pytest.raises(ConfigError, match="does not implement"):
+        assemble(SearchConfig(space="toy", evaluator="not-an-evaluator"))
+
+
+def test_assemble_reports_bad_names_and_options_before_any_evaluator_exists():
+    for cfg, match in ((SearchConfig(space="toy", strategy="nope", evaluator="toy"), "unknown strategy"),
+                       (SearchConfig(space="toy", evaluator="toy", strategy_options={"bogus": 1}), "bogus"),
+                       (SearchConfig(space="toy", evaluator="nope"), "unknown evaluator")):
+        with pytest.raises(NasError, match=match):
+            assemble(cfg)
 
 
 def test_check_new_allows_only_a_missing_path_or_an_empty_folder(tmp_path):

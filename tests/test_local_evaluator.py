@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from evaluators.candidate import build_kwargs, evaluate_candidate, trial_seed
+from evaluators.candidate import RECIPE_KEYS, evaluate_candidate, trial_seed
+from nas.settings import build_settings
 from evaluators.data import load_data
 from evaluators.local import LocalEvaluator
 from nas.config import SearchConfig
@@ -78,9 +79,11 @@ def test_same_seed_same_result(nb201, digits):
     assert a.status == b.status == "ok" and a.metrics["val_acc"] == b.metrics["val_acc"]
 
 
-def test_build_kwargs_precedence(nb201, digits):
-    assert build_kwargs(nb201, digits.info, config()) == nb201.build_defaults["digits"]
-    kw = build_kwargs(nb201, digits.info, config(channels=4, layers=2), {"layers": 3, "epochs": 2})
+def test_build_settings_precedence(nb201, digits):
+    assert build_settings(nb201, digits.info, config()) == {**nb201.build_defaults["*"], **nb201.build_defaults["digits"],
+                                                            "in_channels": 1, "num_classes": 10}
+    kw = build_settings(nb201, digits.info, config(channels=4, layers=2), {"layers": 3, "epochs": 2},
+                        exclude=RECIPE_KEYS)
     assert kw["channels"] == 4 and kw["layers"] == 3 and "epochs" not in kw
 
 
@@ -135,7 +138,7 @@ def test_interrupted_trial_resumes_from_its_checkpoint(nb201, digits, tmp_path):
     import torch
 
     torch.manual_seed(seed)
-    model = nb201.build(arch, in_channels=1, num_classes=10, **build_kwargs(nb201, digits.info, cfg))
+    model = nb201.build(arch, **build_settings(nb201, digits.info, cfg))
 
     def stop(row):
         raise StopTraining
@@ -164,7 +167,7 @@ def test_resumed_trial_reports_its_checkpoint_epoch(nb201, digits, tmp_path):
         import torch
 
         torch.manual_seed(seed)
-        model = nb201.build(arch, in_channels=1, num_classes=10, **build_kwargs(nb201, digits.info, cfg))
+        model = nb201.build(arch, **build_settings(nb201, digits.info, cfg))
 
         def stop(row):
             raise StopTraining
@@ -188,7 +191,7 @@ def test_search_keeps_weights_of_the_top_k_trials_only(tmp_path):
     import torch
 
     from nas.layout import WEIGHTS, trial_weights_path
-    from nas.app.driver import run_search
+    from nas.app.launch import run_search
 
     cfg = config(strategy="random", budget=3, keep_weights=1, name="w", runs_dir=str(tmp_path), seed=1)
     summary = run_search(cfg, progress=False)

@@ -13,10 +13,9 @@ import pytest
 import torch
 import torchvision
 
-from nas.nn import (
-    EFFICIENTNET_B0_STAGES, EFFICIENTNET_COEFFICIENTS, EfficientNet, NetworkCIFAR, NetworkImageNet, TinyNetwork,
-)
+from nas.nn import EfficientNet, NetworkCIFAR, NetworkImageNet, TinyNetwork
 from nas.nn.measure import count_macs, count_params
+from search_spaces.mbconv import B0_STAGES, EFFICIENTNET_COEFFICIENTS
 
 from evaluators.tabular import DEFAULT_TABLE as NB201_CSV  # noqa: E402  (packaged copy of the table)
 
@@ -100,7 +99,7 @@ def _torchvision_count(name: str) -> int:
 
 def _ours(name: str) -> EfficientNet:
     c = EFFICIENTNET_COEFFICIENTS[name]
-    return EfficientNet(EFFICIENTNET_B0_STAGES, width=c["width"], depth=c["depth"], dropout=c["dropout"],
+    return EfficientNet([dict(b) for b in B0_STAGES], width=c["width"], depth=c["depth"], dropout=c["dropout"],
                         num_classes=1000)
 
 

@@ -12,9 +12,10 @@ import torch.nn as nn
 
 import nas.nn as nnlib
 from nas.nn import (
-    OPS, Cell, EfficientNet, EFFICIENTNET_B0_STAGES, MBConv, NetworkCIFAR, NetworkImageNet,
+    OPS, Cell, EfficientNet, MBConv, NetworkCIFAR, NetworkImageNet,
     TinyNetwork, make_op, round_filters, round_repeats,
 )
+from search_spaces.mbconv import B0_STAGES
 from nas.nn.measure import count_macs, count_params, measure_latency_ms
 from nas.nn.ops import FactorizedReduce, Identity, SepConv, Zero
 
@@ -213,7 +214,7 @@ def test_tinynetwork_and_efficientnet_tiny_digits():
     x = torch.randn(2, 1, 8, 8)
     tiny = TinyNetwork(NB201_RESNET, C=4, N=1, num_classes=10, in_channels=1)
     assert tiny.train()(x).shape == (2, 10) and tiny.eval()(x).shape == (2, 10)
-    eff = EfficientNet(EFFICIENTNET_B0_STAGES, width=0.25, depth=0.34, num_classes=10, in_channels=1)
+    eff = EfficientNet([dict(b) for b in B0_STAGES], width=0.25, depth=0.34, num_classes=10, in_channels=1)
     assert eff.train()(x).shape == (2, 10) and eff.eval()(x).shape == (2, 10)
     with pytest.raises(ValueError, match="source"):
         TinyNetwork([[("nor_conv_3x3", 1)]], C=4, N=1)
@@ -228,7 +229,7 @@ def test_mbconv_structure():
     assert dw.groups == 96 and dw.stride == (2, 2) and dw.kernel_size == (5, 5)
     assert m.block[2].fc1.out_channels == 4 and not isinstance(m.block[-1][-1], nn.SiLU)
     assert m(torch.randn(2, 16, 9, 9)).shape == (2, 24, 5, 5)
-    eff = EfficientNet(EFFICIENTNET_B0_STAGES, drop_connect=0.2)
+    eff = EfficientNet([dict(b) for b in B0_STAGES], drop_connect=0.2)
     probs = [b.stochastic_depth.p for stage in eff.features[1:-1] for b in stage]
     assert probs == pytest.approx([0.2 * i / 16 for i in range(16)])
 

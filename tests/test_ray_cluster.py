@@ -1,4 +1,4 @@
-"""The ``ray`` evaluator on a real multi-node Ray cluster bound to 127.0.0.1 (issue 5).
+"""The ``ray`` evaluator on a real multi-node Ray cluster bound to 127.0.0.1.
 
 The cluster tests share one head + one worker node (1 CPU each, 100 MB object store) per
 module; the node-death test starts its own (its victim must be the only node that runs
@@ -197,6 +197,35 @@ def test_two_node_search_runs_trials_on_both_nodes(cluster, tmp_path):
 
     kept = [r["id"] for r in recs if trial_weights_path(tmp_path / "two", r["id"]).is_file()]
     assert len(kept) == cfg.keep_weights == 5  # trained weights written by the workers, pruned to the top 5
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_ray_search_exports_its_trained_weights_from_storage(cluster, tmp_path):
+    """Workers keep the top-k weights on --storage as the local evaluator does; the export finds them
+    there, and the exported model.py + weights.pt reproduce the trial's val_acc on raw digits."""
+    from nas.app.export import export_top
+    from nas.app.launch import run_search
+    from nas.layout import trial_weights_path
+    from tests.test_export_roundtrip import raw_digits_accuracy
+
+    cluster.connect()
+    storage = tmp_path / "shared"
+    cfg = SearchConfig(**{**SEARCH, "epochs": 2}, budget=3, keep_weights=2, runs_dir=str(tmp_path / "runs"),
+                       name="wts", evaluator_options={"storage": str(storage)})
+    assert run_search(cfg, progress=False).n_ok == 3
+    run = tmp_path / "runs" / "wts"
+    recs = journal(run)
+    top2 = sorted(recs, key=lambda r: -r["metrics"]["val_acc"])[:2]
+    kept = sorted(p.stem for p in (storage / "wts" / "weights").glob("*.pt"))
+    assert kept == sorted(r["id"] for r in top2)  # written on the shared storage, pruned to the top 2
+    assert not (run / "weights").exists()  # not in the run directory
+    assert trial_weights_path(run, top2[0]["id"], str(storage)).is_file()
+    [folder] = export_top(run, formats="yaml,py", out=tmp_path / "export")
+    assert folder.name == f"1-{top2[0]['id']}" and (folder / "weights.pt").is_file()
+    assert "trained: `weights.pt`" in (folder / "card.md").read_text()
+    assert raw_digits_accuracy(folder, seed=SEARCH["seed"]) == pytest.approx(top2[0]["metrics"]["val_acc"], abs=1e-6)
 
 
 @pytest.mark.ray

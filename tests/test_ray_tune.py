@@ -104,6 +104,23 @@ def test_save_restore_round_trip_continues_identically(strategy, tmp_path):
     assert [c["key"] for c in drive(b, 3, start=10)] == [c["key"] for c in drive(a, 3, start=10)]
 
 
+def test_the_searcher_is_assembled_like_a_search():
+    """Names and options are checked by nas.app.launch.assemble, as for ``nas search``."""
+    from nas.errors import ConfigError, UnknownName
+
+    with pytest.raises(UnknownName, match="unknown strategy"):
+        NasSearcher("nb201", "no-such-strategy")
+    with pytest.raises(UnknownName, match="unknown search space"):
+        NasSearcher("no-such-space", "random")
+    with pytest.raises(ConfigError, match="bogus"):
+        NasSearcher("nb201", "evolution", strategy_options={"bogus": 1})
+    with pytest.raises(ConfigError, match="multi-objective"):
+        NasSearcher("nb201", "evolution", objective="pareto")
+    space = get_space("nb201")
+    s = NasSearcher(space, "evolution", seed=2, objective="mnas", objective_options={"target": 1e8})
+    assert s.space is space and s.objective.name == "mnas" and s.strategy.seed == 2
+
+
 def test_restore_refuses_other_strategy_state(tmp_path):
     path = tmp_path / "s.json"
     searcher("random").save(str(path))

@@ -2,8 +2,9 @@
 
 Importing this module registers both (``NAS_PLUGINS=tests.toy_plugin`` does it for a
 ``python -m nas`` subprocess). The evaluator's ``val_acc`` is a deterministic function of
-``(seed, trial id, architecture)``: the fraction of one-bits (the Real et al. toy problem,
-REFERENCE §5.1) plus a small trial-seeded noise, so a re-run trial gives the same result.
+``(seed, trial id, architecture)``: the fraction of one-bits (the toy problem of the
+aging-evolution notebook accompanying Real et al., AAAI 2019) plus a small trial-seeded noise,
+so a re-run trial gives the same result.
 
 ``config.evaluator_options``: ``sleep`` (seconds per trial), ``fail_every`` (trials whose
 number is a multiple fail), ``fail_all``, ``cost`` (simulated seconds per trial; sets
@@ -21,6 +22,7 @@ from typing import Any, Sequence
 from nas.arch import Architecture
 from nas.errors import DataError, InvalidArchitecture
 from nas.registry import EVALUATORS, SPACES
+from evaluators.base import Evaluator
 from nas.types import Decision, Proposal, Result
 from search_spaces.base import SearchSpace
 
@@ -74,14 +76,17 @@ def toy_metrics(seed: int, pid: str, arch: Architecture) -> dict[str, float]:
             "macs": 5e4 * (1 + ones(arch))}
 
 
-class ToyEvaluator:
-    """Deterministic in-process evaluator for the toy space (and any space: uses the key)."""
+class ToyEvaluator(Evaluator):
+    """Deterministic in-process evaluator for the toy space (and any space: uses the key).
+
+    ``Result.cost`` (option ``cost``) is simulated time, so ``simulated_time`` is True.
+    """
 
     name = "toy"
+    simulated_time = True
 
-    def __init__(self, space: Any, config: Any, *, run_dir: Any = None, data: Any = None,
-                 device: Any = None) -> None:
-        self.space, self.config, self.run_dir = space, config, run_dir
+    def __init__(self, space: Any, config: Any, *, run_dir: Any = None) -> None:
+        super().__init__(space, config, run_dir=run_dir)
         self.opts = dict(config.evaluator_options)
         self.queue: deque[Proposal] = deque()
         self.submitted: list[str] = []
@@ -109,6 +114,10 @@ class ToyEvaluator:
     def evaluate(self, p: Proposal) -> Result:
         n = int(p.id.lstrip("t") or 0)
         worker = {"pid": os.getpid()}
+        try:
+            self.space.validate(p.arch)
+        except InvalidArchitecture as e:
+            return Result("failed", {}, f"toy: {e}", worker)
         cost = None
         if self.opts.get("cost") is not None:
             cost = float(self.opts["cost"]) * (1 + ones(p.arch))

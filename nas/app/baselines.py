@@ -202,13 +202,12 @@ def densenet_bc_100(info: Any, **options: Any) -> nn.Module:
 # -- literature architectures through nas.zoo -----------------------------------------------------
 def _zoo_builder(zoo_name: str) -> Callable[..., nn.Module]:
     def build(info: Any, **options: Any) -> nn.Module:
-        from evaluators.candidate import build_kwargs
+        from nas.settings import build_settings
         from nas.zoo import get_space, load_genotype
 
         arch = load_genotype(zoo_name)
         space = get_space(arch.space)
-        kwargs = {**build_kwargs(space, info), **options}  # the family's build defaults, then the options
-        return space.build(arch, in_channels=info.in_channels, num_classes=info.num_classes, **kwargs)
+        return space.build(arch, **build_settings(space, info, options))  # the space's defaults, then the options
 
     build.__doc__ = f"literature architecture {zoo_name!r} (nas.zoo), built by its space"
     return build

@@ -3,14 +3,16 @@
 Every run is a normal :class:`~nas.app.driver.Search` (the same driver as ``nas search``, with
 an in-memory journal) over the ``tabular`` evaluator: the search sees the 12-epoch
 validation accuracy, pays each architecture's simulated training time, and stops when the
-next evaluation would exceed ``time_budget`` (REFERENCE §9). A run's result is the
-*reported* column (200-epoch test accuracy) of its best-by-signal architecture; the table
+next evaluation would exceed ``time_budget`` (the protocol of Dong & Yang, ICLR 2020). A run's
+result is the *reported* column (200-epoch test accuracy) of its best-by-signal architecture; the table
 gives mean ± std over ``runs`` runs (seeds ``seed, seed+1, ...``, the same for every
 strategy), the mean number of evaluations, and the wall time. The anytime curve is the
 best-so-far reported value (of the best-by-signal architecture so far) against simulated
 time, averaged over the runs that have finished at least one evaluation by then.
 
-Runs are spread over worker processes; results do not depend on the number of workers.
+Runs are spread over worker processes; results do not depend on the number of workers. Each
+run is put together by :func:`nas.app.launch.assemble`, like ``nas search``; a worker process
+keeps one space and one tabular evaluator (the table is read once) for all its runs.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from typing import Any, Mapping, Sequence
 
 from nas.errors import ConfigError
 
-#: Published NB201 CIFAR-10 results, 12000 s budget (REFERENCE §9: Dong & Yang 2020 as
+#: Published NB201 CIFAR-10 results, 12000 s budget (Dong & Yang, ICLR 2020, as
 #: transcribed by Mellor et al. 2021, Table 2a): strategy -> (method, test mean, test std).
 PUBLISHED: dict[str, tuple[str, float, float]] = {
     "evolution": ("REA", 93.92, 0.30),
@@ -44,7 +46,7 @@ PUBLISHED_OTHER: tuple[tuple[str, str, float, float | None], ...] = (
 #: Options ``nas bench`` passes per strategy (printed in the table; override with
 #: ``--option STRATEGY.KEY=VALUE``). General settings, nothing keyed on table values:
 #: evolution uses a greedier tournament (S = P = 10, within Real et al.'s range 2 <= S <= P)
-#: than NB201's S = 3; rl uses the NB201 REINFORCE settings (REFERENCE §9: Adam lr 0.01 as in
+#: than NB201's S = 3; rl uses the NB201 REINFORCE settings (Adam lr 0.01 as in
 #: the NATS-Bench re-runs, EMA momentum 0.9); tpe uses 20 random startup trials, a 15 % "good"
 #: group and 30 % incumbent mutations (see strategies/tpe.py). BENCHMARKS.md lists what the
 #: paper settings and the library defaults give.
@@ -81,49 +83,49 @@ class BenchConfig:
 
 # -- one run (in a worker process) --------------------------------------------------------
 
-_EVALUATORS: dict[tuple, Any] = {}
+#: per-process caches: one space instance per name (spaces are immutable, and their validation
+#: memo then carries over from run to run) and one tabular evaluator per (space, options) (the
+#: table is read once)
 _SPACES: dict[str, Any] = {}
+_EVALUATORS: dict[tuple, Any] = {}
 
 
-def _space(name: str) -> Any:
-    """One space instance per process: spaces are immutable, and their validation memo then
-    carries over from run to run (each mutation child is otherwise validated anew per run)."""
-    from nas.registry import SPACES
+def search_config(space_name: str, strategy: str, options: Mapping[str, Any], seed: int,
+                  time_budget: float, ev_options: Mapping[str, Any]) -> Any:
+    """The :class:`~nas.config.SearchConfig` of one bench run: the tabular evaluator, one trial
+    at a time, no trial budget, ``time_budget`` simulated seconds."""
+    from nas.config import SearchConfig
 
-    space = _SPACES.get(name)
+    return SearchConfig(space=space_name, strategy=strategy, strategy_options=dict(options), budget=None,
+                        time_budget=time_budget, evaluator="tabular", evaluator_options=dict(ev_options),
+                        max_concurrent=1, seed=seed)
+
+
+def assemble_run(cfg: Any) -> Any:
+    """:func:`nas.app.launch.assemble` for ``cfg``, reusing this process's space and evaluator."""
+    from nas.app.launch import assemble, make_space
+
+    space = _SPACES.get(cfg.space)
     if space is None:
-        space = _SPACES[name] = SPACES.create(name)
-    return space
-
-
-def _evaluator(space: Any, ev_options: Mapping[str, Any]) -> Any:
-    from evaluators.tabular import TabularEvaluator
-
-    k = tuple(sorted(ev_options.items()))
-    ev = _EVALUATORS.get(k)
-    if ev is None:
-        ev = _EVALUATORS[k] = TabularEvaluator(space, None, **ev_options)
-    return ev
+        space = _SPACES[cfg.space] = make_space(cfg)
+    k = (cfg.space, tuple(sorted(cfg.evaluator_options.items())))
+    parts = assemble(cfg, evaluator=_EVALUATORS.get(k), space=space)
+    _EVALUATORS.setdefault(k, parts.evaluator)  # created and checked once, kept for the process
+    return parts
 
 
 def run_once(space_name: str, strategy: str, options: Mapping[str, Any], seed: int, time_budget: float,
              ev_options: Mapping[str, Any]) -> dict[str, Any]:
     """One search; returns the best-by-signal trial's values and the improvement trace."""
-    from nas.config import SearchConfig
-    from nas.objectives import accuracy
-    from nas.registry import STRATEGIES, load_plugins
     from nas.app.driver import Search
 
-    load_plugins()
-    space = _space(space_name)
-    ev = _evaluator(space, ev_options)
-    strat = STRATEGIES.create(strategy, space, seed=seed, objective=accuracy(), **dict(options))
+    cfg = search_config(space_name, strategy, options, seed, time_budget, ev_options)
+    parts = assemble_run(cfg)
+    ev = parts.evaluator
     if "torch" in sys.modules:  # tiny controller ops: threads only add contention between workers
         sys.modules["torch"].set_num_threads(1)
-    cfg = SearchConfig(space=space_name, strategy=strategy, budget=None, time_budget=time_budget,
-                       evaluator="tabular", max_concurrent=1, seed=seed)
     t0 = time.perf_counter()
-    summary = Search(cfg, space, strat, ev).run()
+    summary = Search(cfg, parts.space, parts.strategy, ev).run()
     wall = time.perf_counter() - t0
     trace: list[tuple[float, float]] = []  # (simulated time, report of best-by-signal so far)
     clock, best = 0.0, -math.inf
@@ -150,9 +152,12 @@ def _run_chunk(args: tuple) -> list[dict[str, Any]]:
 
 # -- many runs ---------------------------------------------------------------------------------
 
-def resolve_strategies(space_name: str, names: Sequence[str] | None, all_: bool) -> tuple[list[str], list[str]]:
-    """The strategies to bench and, for ``--all``, the ones skipped (one-shot or inapplicable)."""
-    from nas.registry import SPACES, STRATEGIES, load_plugins
+def resolve_strategies(space_name: str, names: Sequence[str] | None, all_: bool,
+                       cfg: BenchConfig | None = None) -> tuple[list[str], list[str]]:
+    """The strategies to bench and, for ``--all``, the ones skipped: those whose trials are not plain
+    architecture evaluations (another trial runner, e.g. one-shot search) and those that refuse the space."""
+    from nas.registry import STRATEGIES, load_plugins
+    from nas.types import DEFAULT_RUNNER
 
     load_plugins()
     if not all_:
@@ -161,15 +166,16 @@ def resolve_strategies(space_name: str, names: Sequence[str] | None, all_: bool)
         for n in names:
             STRATEGIES.get(n)  # UnknownName for typos
         return list(dict.fromkeys(names)), []
-    space = SPACES.create(space_name)
+    cfg = cfg or BenchConfig(space=space_name)
     chosen, skipped = [], []
     for n in STRATEGIES.names():
-        cls = STRATEGIES.get(n)
-        if getattr(cls, "one_shot", False):
-            skipped.append(f"{n} (one-shot)")
+        runner = STRATEGIES.get(n).trial_runner
+        if runner != DEFAULT_RUNNER:
+            skipped.append(f"{n} (its trials run {runner!r}, not a table lookup)")
             continue
         try:
-            STRATEGIES.create(n, space, seed=0, **BENCH_OPTIONS.get(n, {}))
+            assemble_run(search_config(space_name, n, cfg.strategy_options(n), 0, cfg.time_budget,
+                                       cfg.evaluator_options()))
         except Exception as e:  # noqa: BLE001 - a strategy that cannot run here is reported, not fatal
             skipped.append(f"{n} ({e})")
             continue
@@ -183,14 +189,13 @@ def run_bench(cfg: BenchConfig, *, progress: Any = None) -> dict[str, Any]:
         raise ConfigError(f"nas bench: --runs must be >= 1, got {cfg.runs}")
     if not cfg.time_budget > 0:
         raise ConfigError(f"nas bench: --time-budget must be > 0, got {cfg.time_budget}")
-    from nas.registry import STRATEGIES, load_plugins
-
-    load_plugins()
-    space = _space(cfg.space)
     ev_opts = cfg.evaluator_options()
-    ev = _evaluator(space, ev_opts)  # validates table/columns before any worker starts
-    for name in cfg.strategies:
-        STRATEGIES.create(name, space, seed=cfg.seed, **cfg.strategy_options(name))  # bad options: exit 2
+    ev = None
+    for name in cfg.strategies:  # bad names, options or table columns: exit 2 before any worker starts
+        ev = assemble_run(search_config(cfg.space, name, cfg.strategy_options(name), cfg.seed, cfg.time_budget,
+                                        ev_opts)).evaluator
+    if ev is None:
+        raise ConfigError("nas bench: no strategy to run")
     workers = max(1, min(cfg.workers or (os.cpu_count() or 1), cfg.runs))
     seeds = [cfg.seed + i for i in range(cfg.runs)]
     n_chunks = workers * 4 if workers > 1 else 1
@@ -280,7 +285,7 @@ def published_applies(result: Mapping[str, Any]) -> bool:
 
 
 def format_markdown(result: Mapping[str, Any], command: str | None = None) -> str:
-    """The results table; published rows (REFERENCE §9) beside the measured ones."""
+    """The results table; published rows (Dong & Yang, ICLR 2020) beside the measured ones."""
     pub = published_applies(result)
     sig, rep = result["signal"], result["report"]
     head = ["strategy", "options", "runs", "evals (mean)", f"{sig} (mean ± std)", f"{rep} (mean ± std)"]
@@ -311,7 +316,7 @@ def format_markdown(result: Mapping[str, Any], command: str | None = None) -> st
         f"Each run reports `{rep}` of its best architecture by `{sig}` (the search signal).",
     ]
     if pub:
-        notes.append("Published: REFERENCE §9 (Dong & Yang 2020, via Mellor et al. 2021 Table 2a), "
+        notes.append("Published: Dong & Yang 2020, via Mellor et al. 2021 Table 2a, "
                      "12000 s budget unless stated.")
     if command:
         notes.insert(0, f"Command: `{command}`")

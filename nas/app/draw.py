@@ -12,7 +12,8 @@ the least-curved arc that keeps clear of the other nodes and of the edges
 already placed, and each label the first spot along its edge that does not
 cover a node or another label. Drawing uses only the object-oriented
 matplotlib API with the Agg canvas (no ``pyplot``, no global backend switch)
-and returns PNG bytes, so that the caller writes the file atomically.
+and returns PNG bytes, so that the caller writes the file atomically. Text that comes from
+the architecture (its name, macro values) is drawn as plain text (no mathtext), on one line.
 """
 from __future__ import annotations
 
@@ -185,10 +186,10 @@ def _draw_cell(ax: Any, patches: Any, name: str, g: nx.MultiDiGraph, plan: CellP
                                     edgecolor="black", zorder=3)
         ax.add_patch(circles[n])
         x, y = pos[n]
-        ax.text(x, y, n, ha="center", va="center", fontsize=10, fontweight="bold", zorder=4)
+        ax.text(x, y, n, ha="center", va="center", fontsize=10, fontweight="bold", zorder=4, parse_math=False)
         below = roles.get(n) if role == "input" else ("concat" if kind == "concat" else None)
         if below:
-            ax.text(x, y - _RADIUS - 0.06, below, ha="center", va="top", fontsize=8, zorder=4)
+            ax.text(x, y - _RADIUS - 0.06, below, ha="center", va="top", fontsize=8, zorder=4, parse_math=False)
     for e in plan.edges:
         concat = e.label_at is None
         color = "0.55" if concat else colors[e.op]
@@ -199,14 +200,14 @@ def _draw_cell(ax: Any, patches: Any, name: str, g: nx.MultiDiGraph, plan: CellP
                             patchA=circles[e.src], patchB=circles[e.dst], shrinkA=1, shrinkB=1),
         )
         if e.label_at is not None:
-            ax.text(*e.label_at, e.op, ha="center", va="center", fontsize=7.5, color=color, zorder=5,
+            ax.text(*e.label_at, e.op, ha="center", va="center", fontsize=7.5, color=color, zorder=5, parse_math=False,
                     bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor=color, alpha=0.9, lw=0.6))
     x0, y0, x1, y1 = plan.bounds
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal")
     ax.axis("off")
-    ax.set_title(cell_title(name), fontsize=11, loc="left")
+    ax.set_title(_plain_text(cell_title(name)), fontsize=11, loc="left", parse_math=False)
 
 
 def _draw_blocks(ax: Any, patches: Any, blocks: Sequence[Mapping[str, Any]], macro: Mapping[str, Any]) -> None:
@@ -221,7 +222,7 @@ def _draw_blocks(ax: Any, patches: Any, blocks: Sequence[Mapping[str, Any]], mac
         x = i * (w + gap)
         ax.add_patch(patches.FancyBboxPatch((x, 0), w, h, boxstyle="round,pad=0.05", facecolor="#fff2cc",
                                             edgecolor="black"))
-        ax.text(x + w / 2, h / 2, text, ha="center", va="center", fontsize=8)
+        ax.text(x + w / 2, h / 2, text, ha="center", va="center", fontsize=8, parse_math=False)
         if i:
             ax.annotate("", xy=(x, h / 2), xytext=(x - gap, h / 2), arrowprops=dict(arrowstyle="-|>"))
     ax.set_xlim(-0.3, len(labels) * (w + gap))
@@ -229,7 +230,8 @@ def _draw_blocks(ax: Any, patches: Any, blocks: Sequence[Mapping[str, Any]], mac
     ax.set_aspect("equal")
     ax.axis("off")
     if macro:
-        ax.set_title("macro: " + ", ".join(f"{k}={v}" for k, v in macro.items()), fontsize=9, loc="left")
+        ax.set_title(_plain_text("macro: " + ", ".join(f"{k}={v}" for k, v in macro.items())), fontsize=9, loc="left",
+                     parse_math=False)
 
 
 def draw_arch(arch: Architecture, title: str | None = None, dpi: int = 110) -> bytes:
@@ -252,12 +254,24 @@ def draw_arch(arch: Architecture, title: str | None = None, dpi: int = 110) -> b
     else:
         fig = Figure(figsize=(2.0 * (len(arch.blocks or ()) + 2), 2.6))
         _draw_blocks(fig.subplots(), patches, arch.blocks or (), arch.macro)
-    fig.suptitle(f"{title or arch.meta.get('name') or arch.space}  (space {arch.space}, key {arch.key})",
-                 fontsize=11, y=1 - 0.08 / fig.get_figheight(), va="top")
+    name = _plain_text(str(title or arch.meta.get("name") or arch.space))
+    fig.suptitle(f"{name}  (space {arch.space}, key {arch.key})", fontsize=11, y=1 - 0.08 / fig.get_figheight(),
+                 va="top", parse_math=False)
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    try:
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    except (ValueError, RuntimeError, OverflowError, MemoryError) as e:  # e.g. an image too large to raster
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"cannot draw the architecture: {first}") from None
     return buf.getvalue()
+
+
+def _plain_text(text: str, limit: int = 120) -> str:
+    """User text (names, macro values) as one short line; drawn with ``parse_math=False``, so
+    ``$...$`` is shown as typed instead of being parsed as TeX by mathtext."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 __all__ = ["CellPlan", "EdgePlan", "bezier", "draw_arch", "layout", "plan_cell"]

@@ -1,4 +1,4 @@
-"""The search driver: the ask / submit / collect / journal / tell loop (DESIGN §3).
+"""The search driver: the ask / submit / collect / journal / tell loop.
 
 :class:`Search` owns the loop. While fewer than ``max_concurrent`` trials are in flight and
 the budget allows, it asks the strategy and submits the proposal; it then collects finished
@@ -10,9 +10,9 @@ which ``nas bench`` uses for fast tabular searches.
 Budgets
     ``budget``: number of finished trials (ok + failed + timeout). ``time_budget`` (seconds):
     wall time accumulated over all sessions of the run. When results carry simulated
-    ``Result.cost`` (the tabular NAS-Bench-201 evaluator, which sets ``simulated_time = True``;
-    an evaluator that does not declare ``simulated_time`` is assumed simulated if it sets
-    ``cost``) it is the sum of those costs instead, and the search stops when the next result
+    ``Result.cost`` (evaluators that declare ``simulated_time = True``, such as the tabular
+    NAS-Bench-201 evaluator; see :class:`evaluators.base.Evaluator`) it is the sum of those
+    costs instead, and the search stops when the next result
     would exceed the budget; that result is discarded (not journaled, not told; it stays
     pending in the snapshot). Training evaluators report real seconds in ``cost`` and declare
     ``simulated_time = False``: their budget is wall time, and when it runs out no new trial
@@ -25,7 +25,9 @@ Deduplication (safety net; strategies deduplicate themselves)
     stops (the space looks exhausted).
 Stopping
     ``done()`` or ``ask() is None`` with nothing in flight stops the search. Failed and timed
-    out trials are journaled with their reason and the search goes on.
+    out trials are journaled with their reason and the search goes on. A machine fault (a
+    full disk, an I/O error: :class:`~nas.errors.MachineFault`) stops it at once without
+    journaling the interrupted trials (see :meth:`Search.run`).
 """
 from __future__ import annotations
 
@@ -39,8 +41,9 @@ from typing import Any, Protocol
 
 from nas.arch import Architecture
 from nas.config import SearchConfig
+from nas.errors import ConfigError, MachineFault, as_machine_fault, is_machine_fault
 from nas.app.rundir import RunDir, json_record, result_of
-from nas.layout import trial_weights_path
+from nas.layout import storage_of, trial_weights_path
 from nas.types import Proposal, Result
 
 #: duplicates in a row after which the space is considered exhausted
@@ -61,7 +64,7 @@ class SearchSummary:
     """What a finished (or stopped) search returns.
 
     ``trials`` are the journal records in finishing order, with ``arch`` (and
-    ``result_arch`` for one-shot strategies) as :class:`Architecture` objects; ``scores``
+    ``result_arch``, an architecture the trial produced) as :class:`Architecture` objects; ``scores``
     maps the id of each ok trial to its objective score (Pareto: ``val_acc``).
     """
 
@@ -77,7 +80,7 @@ class SearchSummary:
 
     @property
     def exit_code(self) -> int:
-        """1 when trials ran and every one failed (DESIGN §6), else 0."""
+        """1 when trials ran and every one failed, else 0 (a machine fault raises instead: exit 75)."""
         return 1 if self.trials and self.n_ok == 0 else 0
 
     def top(self, k: int = 5) -> list[dict[str, Any]]:
@@ -113,8 +116,8 @@ class Search:
         self.best: dict[str, Any] | None = None
         self.n_ok = self.n_failed = self.n_duplicates = self.n_told = 0
         self.sim_elapsed, self.simulated = 0.0, False
-        # evaluators declare whether Result.cost is simulated; undeclared: any cost is simulated
-        self._simulated_cost: bool | None = getattr(evaluator, "simulated_time", None)
+        # the Evaluator contract declares whether Result.cost is simulated time
+        self._simulated_cost = bool(evaluator.simulated_time)
         self._by_key: dict[str, dict[str, Any]] = {}
         self._pending: dict[str, Proposal] = {}  # asked, not yet told (ask order)
         self._pending_dicts: dict[str, dict[str, Any]] = {}
@@ -151,6 +154,24 @@ class Search:
 
     # -- main loop ----------------------------------------------------------------------
     def run(self) -> SearchSummary:
+        """Run the search to its end. A machine fault in any write (a :class:`~nas.errors.MachineFault`,
+        or an OSError of :data:`~nas.errors.FAULT_ERRNOS`) stops it at once: nothing more is written,
+        the trials in flight stay pending (none is journaled as failed) and the fault is raised
+        again naming the resume command, which re-runs exactly those trials."""
+        try:
+            return self._run()
+        except MachineFault as e:
+            raise self._machine_fault(e) from e
+        except OSError as e:
+            if not is_machine_fault(e):
+                raise
+            raise self._machine_fault(as_machine_fault(e)) from e
+
+    def _machine_fault(self, e: MachineFault) -> MachineFault:
+        self.stopped_reason = "machine fault"
+        return e if self.run_dir is None else e.for_run(self.run_dir.path)
+
+    def _run(self) -> SearchSummary:
         self._t0 = time.perf_counter()
         if self.run_dir is not None:
             self._restore()
@@ -260,7 +281,7 @@ class Search:
         p, started, key = entry
         if key is not None:
             self._inflight_keys.pop(key, None)
-        if result.cost is not None and self._simulated_cost is not False:  # simulated: may not overrun the budget
+        if result.cost is not None and self._simulated_cost:  # simulated: may not overrun the budget
             if self.time_budget is not None and self.sim_elapsed + result.cost > self.time_budget:
                 self.stopped_reason = (f"time budget of {self.time_budget:g}s (simulated) reached: "
                                        "the next evaluation would exceed it")
@@ -270,7 +291,7 @@ class Search:
         rec = {
             "id": pid, "key": key, "arch": p.arch, "status": result.status, "metrics": result.metrics,
             "error": result.error, "worker": result.worker, "report": result.report, "cost": result.cost,
-            "info": p.info, "config": p.config, "started": started, "finished": finished,
+            "info": p.info, "config": p.config, "runner": p.runner, "started": started, "finished": finished,
             "seconds": finished - started,
         }
         if result.arch is not None:
@@ -296,8 +317,11 @@ class Search:
         if k is None:
             return
         top = set(sorted(self.scores, key=lambda i: -self.scores[i])[:k])
+        storage = storage_of(self.config)  # weights live on shared storage when the search has one
         for tid in (self._weights_kept | {new_id}) - top:
             trial_weights_path(self.run_dir.path, tid).unlink(missing_ok=True)
+            if storage is not None:
+                trial_weights_path(self.run_dir.path, tid, storage).unlink(missing_ok=True)
         self._weights_kept = top
 
     def _tell(self, p: Proposal, result: Result) -> None:
@@ -312,7 +336,7 @@ class Search:
             self._by_key.setdefault(rec["key"], rec)
         if result.cost is not None:
             self.sim_elapsed += result.cost
-            self.simulated = self._simulated_cost is not False
+            self.simulated = self._simulated_cost
         if result.status == "ok":
             self.n_ok += 1
             score = self.objective.rank_score(result)  # Pareto: val_acc
@@ -346,7 +370,7 @@ class Search:
         """Replay the journal and the snapshot (see :mod:`nas.app.rundir`, "Crash-consistency")."""
         assert self.run_dir is not None
         for d in self.run_dir.read_trials():
-            rec = dict(d)
+            rec = {"key": None, **d}
             rec["arch"] = None if d.get("arch") is None else Architecture.from_dict(d["arch"])
             if d.get("result_arch") is not None:
                 rec["result_arch"] = Architecture.from_dict(d["result_arch"])
@@ -355,11 +379,13 @@ class Search:
         snap = self.run_dir.load_snapshot()
         if snap is None:
             if self.trials:
-                from nas.errors import ConfigError
-
                 raise ConfigError(f"{self.run_dir.snapshot_path}: missing although trials exist; cannot resume")
             return
-        self.strategy.load_state_dict(snap["strategy"])
+        try:
+            self.strategy.load_state_dict(snap["strategy"])
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:  # a corrupt strategy state
+            raise ConfigError(f"{self.run_dir.snapshot_path}: field 'strategy' is not a state of strategy "
+                              f"{self.config.strategy!r} ({type(e).__name__}: {e})"[:500]) from None
         self._elapsed0 = float(snap.get("elapsed", 0.0))
         self.n_duplicates = int(snap.get("n_duplicates", 0))
         self.n_told = int(snap.get("n_told", 0))
@@ -382,10 +408,3 @@ class Search:
         if n >= self._crash[1]:
             os.kill(os.getpid(), signal.SIGKILL)
 
-
-def run_search(config: SearchConfig | None = None, *, resume: str | Path | None = None, force: bool = False,
-               evaluator: Any = None, progress: Any = True) -> SearchSummary:
-    """Resolve, validate, create or resume the run directory, and run: see :func:`nas.app.launch.run_search`."""
-    from nas.app.launch import run_search as _run
-
-    return _run(config, resume=resume, force=force, evaluator=evaluator, progress=progress)

@@ -1,4 +1,4 @@
-"""Export architectures to runnable models (DESIGN §5): ``nas export RUN --top K``.
+"""Export architectures to runnable models: ``nas export RUN --top K``.
 
 :func:`export_top` ranks the ``ok`` trials of a run by the run's objective
 (:meth:`~nas.objectives.Objective.rank_score`; ``accuracy``: ``val_acc``; ``mnas``: its reward;
@@ -10,20 +10,26 @@ calls :func:`export_arch` for each of the best ``K``, into ``RUN/best/<rank>-<tr
     the architecture (``meta`` gains the trial id, rank, run, dataset, build settings and metrics);
 ``model.py``
     a standalone file that needs only torch (:mod:`nas.app.export_codegen`): the ``nas.nn`` model
-    code, the architecture as plain Python literals, ``build_model()``, ``load_weights()``
-    and a ``__main__`` demo;
+    code, the architecture as plain Python literals, ``build_model()``, ``load_weights()``,
+    the training input preprocessing as code (``preprocess(images)``, ``Preprocess``,
+    ``predict(model, images)``: :mod:`nas.app.export_preprocess`) and a ``__main__`` demo;
 ``weights.pt``
-    the trained ``state_dict``, when the run kept the trial's weights
-    (``RUN/weights/<trial id>.pt``, see :func:`trial_weights_path`);
+    the trained ``state_dict``, when the run kept the trial's weights (``weights/<trial id>.pt``
+    in the run directory, or under ``--storage``: :func:`nas.layout.find_trial_weights`);
 ``model.ts``
     TorchScript of the eval-mode model (``torch.jit.script``; ``torch.jit.trace`` on the
     dataset's input shape if scripting fails, with the reason in the card);
 ``model.onnx``
     ONNX with a dynamic batch dimension, only when ``onnx`` is importable (the
     ``torch.export``-based exporter needs ``onnxscript``; without it the legacy exporter runs);
+``space.yaml``
+    the search space's definition, when the space is defined by a file (``format: nas/space@1``);
+    the card's commands pass it with ``--space``;
 ``card.md``
-    metrics, parameters, MACs, latency, dataset, the genotype string where one exists and
-    the commands that reproduce training.
+    metrics, parameters, MACs, latency (measured as during the search:
+    :func:`evaluators.candidate.latency_ms` with the search's thread setting), the expected
+    input (shape, dtype, range, channel order, normalisation constants), dataset, the genotype
+    string where one exists and the commands that reproduce training.
 
 Without trained weights the exported files hold the trial's *initial* weights (seeded
 as the evaluator seeds the trial), which is stated in the card.
@@ -31,27 +37,32 @@ as the evaluator seeds the trial), which is stated in the card.
 Everything is checked before anything is written: the architecture is validated by its
 space, the model is built, every literal that goes into ``model.py`` is whitelisted, and
 the generated ``model.py`` is executed in-process and must reproduce the toolkit model's
-state-dict layout and logits. Files are written into a temporary folder that then
-replaces the destination, so a folder is never half-exported.
+state-dict layout and logits. Files are written into a locked hidden staging folder that
+then replaces the destination, so a folder is never half-exported; staging folders left by
+a killed export are removed by the next one (:mod:`nas.app.export_staging`).
 """
 from __future__ import annotations
 
 import math
-import os
 import re
 import shlex
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import yaml
 
 from nas.arch import Architecture
 from nas.errors import ConfigError, InvalidArchitecture, NasError
 from nas.io import atomic_write_bytes, atomic_write_text
-from nas.layout import safe_name, trial_weights_path
+from nas.app.export_staging import RANKED_STAGING, check_destination, remove_stale, staging, swap_in
+from nas.layout import find_trial_weights, safe_name, storage_of, trial_weights_path
+from nas.settings import build_settings
 
 FORMATS: tuple[str, ...] = ("yaml", "py", "torchscript", "onnx")
 _RANKED_DIR = re.compile(r"^\d+-")
+#: the space definition written beside ``arch.yaml`` when the space is data (a space file)
+SPACE_FILE = "space.yaml"
 Note = Callable[[str], None]
 
 
@@ -72,20 +83,23 @@ def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def find_trial_weights(run_dir: str | Path, trial_id: str) -> Path | None:
-    """The trained weights of a trial if the run kept them (see ``SearchConfig.keep_weights``)."""
-    p = trial_weights_path(run_dir, trial_id)
-    return p if p.is_file() else None
-
-
 def load_state_dict(path: str | Path) -> dict[str, Any]:
     """A ``state_dict`` from ``path`` (``weights_only=True``); a training checkpoint's ``model`` works too."""
+    import pickle
+    import warnings
+
     import torch
 
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's text suggests weights_only=False, unsafe for untrusted files
+        raise ConfigError(f"{path}: cannot read weights: not a file of tensors that loads with "
+                          "weights_only=True (garbage, or it holds pickled objects)") from None
     except Exception as e:  # noqa: BLE001 - unreadable for whatever reason
-        raise ConfigError(f"{path}: cannot read weights ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else "empty or truncated file"
+        raise ConfigError(f"{path}: cannot read weights ({type(e).__name__}: {first})") from None
     if isinstance(state, Mapping) and isinstance(state.get("model"), Mapping):
         state = state["model"]
     if not isinstance(state, Mapping) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
@@ -142,6 +156,8 @@ def export_arch(
     meta: Mapping[str, Any] | None = None,
     commands: Sequence[tuple[str, str]] | None = None,
     on_note: Note | None = None,
+    data_seed: int = 0,
+    threads: int | None = None,
 ) -> Path:
     """Export one architecture into ``out_dir`` (replaced as a whole); returns ``out_dir``.
 
@@ -151,19 +167,22 @@ def export_arch(
     shape. ``weights`` is a ``state_dict`` or a file holding one; without it the model is
     initialised after ``torch.manual_seed(seed)``. ``metrics`` (a trial's) go to the card and
     ``meta``; ``commands`` are extra ``(title, shell command)`` pairs for the card.
+    ``data_seed`` is the seed of the data split (digits are standardised with the statistics of
+    their training split); ``threads`` the torch CPU threads the search's trials used (None:
+    the evaluators' default), for the latency measurement.
     """
-    from evaluators.candidate import build_kwargs as default_build_kwargs
     from evaluators.checkpoint import atomic_torch_save
     from nas.app.export_card import render_card
-    from nas.app.export_codegen import lower, render_model_py
-    from nas.app.export_formats import torchscript_bytes, verify_source, write_onnx
-    from nas.nn.measure import count_macs, count_params, measure_latency_ms
+    from nas.app.export_codegen import render_model_py
+    from nas.app.export_formats import latency_as_in_search, torchscript_bytes, verify_source, write_onnx
+    from nas.app.export_preprocess import render_preprocess
+    from nas.nn.measure import count_macs, count_params
     from nas.zoo import get_space
 
     fmts = parse_formats(formats)
-    _check_destination(Path(out_dir))
+    check_destination(Path(out_dir))
     if commands is None:
-        commands = [("Train with the full recipe (DARTS CIFAR evaluation protocol, REFERENCE §3.5)",
+        commands = [("Train with the full recipe (DARTS CIFAR evaluation protocol, Liu et al., ICLR 2019)",
                      f"nas train {shlex.quote(str(Path(out_dir) / 'arch.yaml'))} --recipe full "
                      f"--dataset {shlex.quote(str(getattr(dataset, 'name', dataset) or 'digits'))}")]
     space = get_space(space or arch.space) if space is None or isinstance(space, str) else space
@@ -171,7 +190,7 @@ def export_arch(
         raise InvalidArchitecture(f"architecture is from space {arch.space!r}, not {space.name!r}")
     space.validate(arch)
     info = _dataset_info(dataset)
-    kw = default_build_kwargs(space, info) if build_kwargs is None else dict(build_kwargs)
+    kw = build_settings(space, info) if build_kwargs is None else dict(build_kwargs)
     kw.setdefault("in_channels", info.in_channels)
     kw.setdefault("num_classes", info.num_classes)
     shape = (1, int(kw["in_channels"]), int(info.image_size), int(info.image_size))
@@ -191,20 +210,28 @@ def export_arch(
         where = str(weights) if isinstance(weights, (str, Path)) else "weights"
         raw = load_state_dict(weights) if isinstance(weights, (str, Path)) else dict(weights)
         state = fit_state_dict(model, raw, where)
+    prep = _preprocessing(info, data_seed, note) if model is not None else None
     if "py" in fmts:
-        source = render_model_py(lower(arch, kw), space=arch.space, key=arch.key, input_shape=shape)
+        block = "" if prep is None else render_preprocess(prep, int(kw["in_channels"]))
+        source = render_model_py(_model_spec(space, arch, kw), space=arch.space, key=arch.key, input_shape=shape,
+                                 preprocess=block)
         verify_source(source, model, shape)
     measured: dict[str, Any] = {"params": None, "macs": None, "latency_ms": None}
     if model is not None:
         measured = {"params": count_params(model), "macs": count_macs(model, shape),
-                    "latency_ms": measure_latency_ms(model, shape, device="cpu", warmup=1, repeats=5)}
+                    **latency_as_in_search(model, shape, info, threads)}
     ts_bytes, ts_how = torchscript_bytes(model, shape, note) if "torchscript" in fmts else (None, None)
 
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
+    definition = _space_definition(arch.space)
+    if definition is not None:  # a data-defined space travels with its architecture
+        flag = f" --space {shlex.quote(str(out_dir / SPACE_FILE))}"
+        commands = [(t, c + flag if c.startswith(("nas train ", "nas show ")) else c) for t, c in commands or ()]
+    with staging(out_dir) as stage:
         written: list[str] = []
+        if definition is not None:
+            atomic_write_text(stage / SPACE_FILE, yaml.safe_dump(definition, sort_keys=False))
+            written.append(SPACE_FILE)
         if "yaml" in fmts:
             full_meta = {**arch.meta, **dict(meta or {})}
             if metrics:
@@ -227,13 +254,28 @@ def export_arch(
             arch=arch, space=space, info=info, shape=shape, build_kwargs=kw, metrics=_plain(metrics),
             measured=measured, files=written,
             trained=state is not None, torchscript=ts_how, notes=notes, commands=list(commands or ()),
-            folder=out_dir, meta=dict(meta or {}))
+            folder=out_dir, meta=dict(meta or {}), preprocessing=prep)
         atomic_write_text(stage / "card.md", card)
-        _swap_in(stage, out_dir)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
+        swap_in(stage, out_dir)
     return out_dir
+
+
+def _space_definition(name: str) -> dict[str, Any] | None:
+    """The data a space was defined from (a space file), or None for a space that is code."""
+    from nas.registry import SPACES
+
+    return SPACES.definition(name) if name in SPACES else None
+
+
+def _preprocessing(info: Any, data_seed: int, note: Note) -> Any:
+    """The training input pipeline of the dataset (:func:`evaluators.data.preprocessing`), or None."""
+    from evaluators.data import preprocessing
+
+    try:
+        return preprocessing(info.name, data_seed, image_size=info.image_size)
+    except NasError as e:
+        note(f"no input preprocessing is known for dataset {info.name!r} ({e}); model.py has none")
+        return None
 
 
 def _build(space: Any, arch: Architecture, kw: Mapping[str, Any], seed: int) -> Any:
@@ -253,23 +295,13 @@ def _build(space: Any, arch: Architecture, kw: Mapping[str, Any], seed: int) -> 
     return model.eval()
 
 
-def _check_destination(out_dir: Path) -> None:
-    """Refuse to replace a folder that is not an earlier export (it could hold anything)."""
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "card.md").is_file():
-        raise ConfigError(f"{out_dir}: exists and is not an export folder (no card.md); choose another destination")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"{out_dir}: exists and is not a folder")
-
-
-def _swap_in(stage: Path, out_dir: Path) -> None:
-    """Replace ``out_dir`` by the staged folder (two renames; the old one is then deleted)."""
-    old = None
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
-        os.replace(out_dir, old / "x")
-    os.replace(stage, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def _model_spec(space: Any, arch: Architecture, kw: Mapping[str, Any]) -> Any:
+    """The space's :class:`~nas.spec.ModelSpec` for ``model.py``; ConfigError if the space lowers to none."""
+    try:
+        return space.model_spec(arch, **kw)
+    except NotImplementedError:
+        raise ConfigError(f"space {arch.space!r} builds its model without a ModelSpec (no lower()), so it cannot "
+                          f"be exported as model.py; export the other formats with --format") from None
 
 
 # -- a run's top trials --------------------------------------------------------------------------
@@ -290,7 +322,7 @@ def rank_trials(run_dir: str | Path) -> tuple[dict[str, Any], list[tuple[float, 
         objective = OBJECTIVES.create("accuracy")
     scored = []
     for rec in read_records(Path(run_dir) / "trials.jsonl"):
-        if rec.get("status") != "ok" or (rec.get("result_arch") or rec.get("arch")) is None:
+        if rec.get("status") != "ok" or (rec.get("result_arch") or rec.get("arch")) is None:  # see trial_arch
             continue
         score = objective.rank_score(Result("ok", dict(rec.get("metrics") or {})))
         if score is not None:  # None: no finite score
@@ -307,10 +339,11 @@ def export_top(
     on_note: Note | None = None,
 ) -> list[Path]:
     """Export the ``top`` best ok trials of a run (see the module docstring); returns the folders."""
-    from evaluators.candidate import build_kwargs, trial_seed
-    from nas.config import SearchConfig
+    from evaluators.candidate import RECIPE_KEYS, trial_seed
+    from nas.config import SearchConfig, create_space
     from nas.app.export_card import reproduce_commands
     from nas.app.rundir import RUN_YAML
+    from nas.types import arch_settings, trial_arch, trial_runner
     from nas.zoo import get_space
 
     run_dir = Path(run_dir)
@@ -321,27 +354,33 @@ def export_top(
     if not ranked:
         raise ConfigError(f"{run_dir}: no ok trials to export")
     config = SearchConfig.from_dict(stored, where=str(run_dir / RUN_YAML))
+    create_space(config)  # registers a space the run defines by data (a space file) under its name
     info = _dataset_info(config.dataset)
     dest_root = run_dir / "best" if out is None else Path(out)
+    remove_stale(dest_root, RANKED_STAGING)  # left by an earlier export that was killed
+    storage = storage_of(config)
+    threads = (config.evaluator_options or {}).get("threads")
     jobs = []
     for rank, (score, rec) in enumerate(ranked[:top], start=1):
         tid = str(rec["id"])
-        arch = Architecture.from_dict(rec.get("result_arch") or rec["arch"], where=f"{run_dir}: trial {tid}")
+        arch = trial_arch(rec, where=f"{run_dir}: trial {tid}")
+        assert arch is not None  # rank_trials keeps trials with an architecture
         space = get_space(arch.space)
-        kw = build_kwargs(space, info, config, rec.get("config") or {})
+        kw = build_settings(space, info, config, arch_settings(rec), exclude=RECIPE_KEYS)
         jobs.append((rank, score, rec, tid, arch, space, kw))
     paths = []
     for rank, score, rec, tid, arch, space, kw in jobs:
         dest = dest_root / f"{rank}-{safe_name(tid)}"
-        weights = find_trial_weights(run_dir, tid)
+        weights = find_trial_weights(run_dir, tid, storage)
         seed = trial_seed(config.seed, tid)
         meta = {"trial": tid, "rank": rank, "score": score, "run": str(run_dir), "dataset": config.dataset,
                 "build": {k: v for k, v in kw.items() if isinstance(v, (bool, int, float, str))}}
-        cmds = reproduce_commands(dest / "arch.yaml", config=config, trial_config=rec.get("config") or {},
-                                  seed=seed, build_kwargs=kw)
+        cmds = reproduce_commands(dest / "arch.yaml", config=config, trial_config=arch_settings(rec),
+                                  seed=seed, build_kwargs=kw, runner=trial_runner(rec))
         paths.append(export_arch(arch, dest, space=space, build_kwargs=kw, weights=weights, formats=fmts,
                                  metrics=rec.get("metrics"), dataset=info, seed=seed, meta=meta, commands=cmds,
-                                 on_note=on_note))
+                                 on_note=on_note, data_seed=config.seed,
+                                 threads=threads if isinstance(threads, int) and threads >= 1 else None))
     if out is None:  # drop ranked folders of an earlier export that this one no longer lists
         keep = {p.name for p in paths}
         for d in dest_root.iterdir():

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from evaluators.trainer import SEARCH_FIELDS, TrainRecipe
+from nas.types import DEFAULT_RUNNER
 
 #: TrainRecipe fields in flag order; bools become --x / --no-x (see ``nas train --help``)
 RECIPE_FLAGS = tuple(f.name for f in dataclasses.fields(TrainRecipe))
@@ -32,17 +33,18 @@ def _data_flags(config: Any) -> list[str]:
 
 
 def reproduce_commands(arch_path: str | Path, *, config: Any, trial_config: Mapping[str, Any], seed: int,
-                       build_kwargs: Mapping[str, Any]) -> list[tuple[str, str]]:
+                       build_kwargs: Mapping[str, Any], runner: str = DEFAULT_RUNNER) -> list[tuple[str, str]]:
     """``[(title, command)]``: the full retraining and the exact repeat of the trial's proxy training.
 
     The proxy command reproduces the candidate evaluator bit for bit on CPU: same data
     split (``--data-seed`` = the search seed), same initial weights and batch order
     (``--seed`` = the trial's seed), same ``search`` recipe fields and build size.
+    ``trial_config`` holds the trial's settings for its architecture (:func:`nas.types.arch_settings`).
+    A trial whose ``runner`` is not ``train`` produced the architecture without training it (e.g.
+    a one-shot search trained a supernet): the command then trains it with the search's recipe.
     """
     arch = str(arch_path)
-    one_shot = bool(trial_config.get("one_shot"))
-    if one_shot:  # its config holds supernet search settings; this network itself was never proxy-trained
-        trial_config = {}
+    produced = runner != DEFAULT_RUNNER
     full = ["nas", "train", arch, "--recipe", "full", *_data_flags(config)]
     proxy = ["nas", "train", arch, "--recipe", "search", *_data_flags(config)]
     recipe = {k: getattr(config, k) for k in SEARCH_FIELDS}
@@ -55,12 +57,13 @@ def reproduce_commands(arch_path: str | Path, *, config: Any, trial_config: Mapp
             proxy += _flag(k, build_kwargs[k])
     proxy += ["--seed", str(seed), "--data-seed", str(config.seed), "--device", "cpu"]
     title = "Repeat the search's proxy training of this trial (bit-identical when both run on CPU)"
-    if one_shot:
-        title = "Train the derived architecture with the search's proxy recipe (the one-shot trial trained a supernet)"
+    if produced:
+        title = (f"Train this architecture with the search's proxy recipe (its {runner!r} trial "
+                 "produced it without training it)")
     extra = sorted(k for k in trial_config if k not in RECIPE_FLAGS and k not in ("channels", "layers"))
     if extra:
         title += f"; the trial's build option(s) {', '.join(extra)} have no flag and are not applied"
-    cmds = [("Retrain with the full recipe (DARTS CIFAR evaluation protocol, REFERENCE §3.5)", shlex.join(full))]
+    cmds = [("Retrain with the full recipe (DARTS CIFAR evaluation protocol, Liu et al., ICLR 2019)", shlex.join(full))]
     if getattr(config, "evaluator", "auto") in ("auto", "local", "ray"):  # the evaluators that train candidates
         cmds.append((title, shlex.join(proxy)))
     return cmds
@@ -92,13 +95,19 @@ def _genotype(arch: Any, space: Any) -> tuple[str, str] | None:
 
 
 def _code(text: Any) -> str:
-    return "`" + str(text).replace("`", "'") + "`"
+    """``text`` as an inline code span on one line: newlines, tabs and other control characters
+    become spaces and a backtick a quote, so a name cannot end the span, the heading or the table row."""
+    one_line = " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())
+    if len(one_line) > 200:
+        one_line = one_line[:197] + "..."
+    return "`" + one_line.replace("`", "'").replace("|", "\\|") + "`"
 
 
 def render_card(*, arch: Any, space: Any, info: Any, shape: Sequence[int], build_kwargs: Mapping[str, Any],
                 metrics: Mapping[str, Any], measured: Mapping[str, Any], files: Sequence[str], trained: bool,
                 torchscript: str | None, notes: Sequence[str], commands: Sequence[tuple[str, str]],
-                folder: Path, meta: Mapping[str, Any]) -> str:
+                folder: Path, meta: Mapping[str, Any], preprocessing: Any = None) -> str:
+    """The card's Markdown; ``preprocessing`` (:class:`evaluators.data.Preprocessing`) gives its Input section."""
     name = arch.meta.get("name")
     title = f"Architecture {_code(name)}" if name else f"Architecture {arch.key}"
     if "trial" in meta:
@@ -114,7 +123,8 @@ def render_card(*, arch: Any, space: Any, info: Any, shape: Sequence[int], build
     if measured.get("params") is not None:
         lines += [f"| params | {_count(measured['params'])} (auxiliary head excluded) |",
                   f"| MACs | {_count(measured['macs'])} (conv + linear, batch 1) |",
-                  f"| latency | {measured['latency_ms']:.2f} ms (CPU, batch 1, median of 5, at export) |"]
+                  f"| latency | {measured['latency_ms']:.2f} ms at export (CPU, batch 1, "
+                  f"{measured.get('latency_threads', '?')} thread(s), measured as during the search) |"]
     if metrics.get("latency_ms") is not None:
         lines.append(f"| latency during search | {float(metrics['latency_ms']):.2f} ms |")
     if measured.get("params") is None:
@@ -127,6 +137,10 @@ def render_card(*, arch: Any, space: Any, info: Any, shape: Sequence[int], build
     else:
         weights = "**not trained**: no weights were given, so the exported files hold freshly initialised weights"
     lines += [f"| weights | {weights} |", ""]
+    if preprocessing is not None:
+        from nas.app.export_preprocess import input_lines
+
+        lines += input_lines(preprocessing, tuple(shape))
     geno = _genotype(arch, space)
     if geno is not None:
         lines += [f"## {geno[0]}", "", "```", geno[1], "```", ""]
@@ -134,6 +148,7 @@ def render_card(*, arch: Any, space: Any, info: Any, shape: Sequence[int], build
     lines += ["## Build", "", f"`space.build(arch, {kw})`" if kw else "`space.build(arch)`", ""]
     lines += ["## Files", ""]
     descr = {"arch.yaml": "the architecture (`nas/arch@1` YAML)",
+             "space.yaml": "the search space's definition (`nas/space@1`); pass it with `--space`",
              "model.py": "standalone PyTorch code, needs only torch: `from model import build_model, load_weights`",
              "weights.pt": "the `state_dict` (`torch.load(..., weights_only=True)`)",
              "model.ts": f"TorchScript (`torch.jit.load`), made with torch.jit.{torchscript}",

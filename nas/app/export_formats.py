@@ -1,4 +1,5 @@
-"""The binary export formats of :mod:`nas.app.export`: TorchScript, ONNX, and the ``model.py`` self-check.
+"""The binary export formats of :mod:`nas.app.export`: TorchScript, ONNX, the ``model.py`` self-check
+and the card's latency measurement.
 
 Each function takes the eval-mode toolkit model and the dataset's input shape (batch 1);
 the checks run on a batch of 2. Exporter limitations never raise: they are reported
@@ -29,6 +30,28 @@ def verify_source(source: str, model: Any, shape: tuple[int, ...]) -> None:
     with torch.no_grad():
         if not torch.allclose(clone(x), model(x), rtol=1e-4, atol=1e-5):
             raise RuntimeError("generated model.py computes different logits than the toolkit model (bug)")
+
+
+def latency_as_in_search(model: Any, shape: tuple[int, ...], info: Any, threads: int | None) -> dict[str, Any]:
+    """``{"latency_ms", "latency_threads"}``: measured exactly as during the search.
+
+    Same function (:func:`evaluators.candidate.latency_ms`: CPU, batch 1, median of
+    ``LATENCY_REPEATS`` runs after one warm-up) and same torch thread count as the search's
+    trials (:func:`evaluators.candidate.set_threads`: ``threads``, else 1 for ``digits``). The
+    thread count matters: with torch's default of one thread per core, a tiny model on a busy
+    machine measured 20-100x slower than during the search. The process's setting is restored.
+    """
+    import torch
+
+    from evaluators.candidate import latency_ms, set_threads
+
+    before = torch.get_num_threads()
+    try:
+        set_threads(threads, torch.device("cpu"), info)
+        used = torch.get_num_threads()
+        return {"latency_ms": latency_ms(model, shape), "latency_threads": used}
+    finally:
+        torch.set_num_threads(before)
 
 
 def torchscript_bytes(model: Any, shape: tuple[int, ...], note: Note) -> tuple[bytes | None, str | None]:
@@ -100,4 +123,4 @@ def write_onnx(model: Any, shape: tuple[int, ...], path: Path, note: Note) -> bo
     return True
 
 
-__all__ = ["verify_source", "torchscript_bytes", "write_onnx"]
+__all__ = ["latency_as_in_search", "verify_source", "torchscript_bytes", "write_onnx"]

@@ -1,9 +1,11 @@
 """From a :class:`~nas.config.SearchConfig` to a running :class:`~nas.app.driver.Search`.
 
-:func:`run_search` resolves the space, objective, strategy and evaluator through the
-registries, validates all of them (including the evaluator's eager dataset ``check()``)
-**before** anything is created on disk, then creates or resumes the run directory and runs
-the driver. Any bad input raises a :class:`~nas.errors.NasError` (CLI exit 2) and leaves no
+:func:`assemble` is the one function that puts a search together: it resolves the space,
+objective, strategy and evaluator through the registries and validates all of them (including
+the evaluator's eager ``check()`` of data and cluster) **before** anything is created on disk.
+``nas search``, :func:`run_search` (the Python API), ``nas bench`` (:mod:`nas.app.bench`) and the
+Ray Tune adapter (:mod:`nas.app.tune`) all use it. :func:`run_search` then creates or resumes the
+run directory and runs the driver. Any bad input raises a :class:`~nas.errors.NasError` (CLI exit 2) and leaves no
 run directory behind.
 
 Resuming (:func:`resume_config`) applies the same rules for the CLI and API callers: option
@@ -20,12 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import nas.objectives  # noqa: F401  (registers the objectives)
-from nas.config import RESUME_MUTABLE, SearchConfig
+from evaluators.base import Evaluator
+from nas.config import RESUME_MUTABLE, SearchConfig, create_space
 from nas.errors import ConfigError
-from nas.registry import EVALUATORS, OBJECTIVES, SPACES, STRATEGIES, load_plugins
+from nas.limits import check_writable_dir
+from nas.objectives import Objective
+from nas.registry import EVALUATORS, OBJECTIVES, STRATEGIES
 from nas.app.rundir import RUN_YAML, RunDir, check_new, read_run_yaml
 from nas.app.driver import Search, SearchSummary
+from search_spaces.base import SearchSpace
+from strategies.base import Strategy
 
 #: evaluator options only the Ray evaluator takes (``nas search`` flags of the same names)
 RAY_ONLY_OPTIONS = frozenset({"address", "gpus_per_trial", "cpus_per_trial", "storage"})
@@ -71,30 +77,68 @@ def default_run_name(config: SearchConfig) -> str:
 
 @dataclass
 class Components:
-    space: Any
-    objective: Any
-    strategy: Any
-    evaluator: Any
+    """What :func:`assemble` returns: the parts of one search, checked and ready to run."""
+
+    space: SearchSpace
+    objective: Objective
+    strategy: Strategy
+    evaluator: Evaluator | None
     owns_evaluator: bool
 
+    def release(self) -> None:
+        """Shut the evaluator down if :func:`assemble` created it (idempotent)."""
+        if self.owns_evaluator and self.evaluator is not None:
+            self.evaluator.shutdown()
 
-def build_components(config: SearchConfig, run_path: Path | None, evaluator: Any = None) -> Components:
-    """Create space, objective, strategy and evaluator; raise NasError on any bad name/option/data."""
-    load_plugins()
-    space = SPACES.create(config.space)
-    objective = OBJECTIVES.create(config.objective, **config.objective_options)
+
+def make_space(config: SearchConfig) -> SearchSpace:
+    """The search space ``config.space`` names: the one place a search creates its space.
+
+    :func:`nas.config.create_space` also pins the config to the space (its registered name, and
+    the definition of a space defined by data, e.g. a space file), so run.yaml recreates it anywhere.
+    """
+    return create_space(config)
+
+
+def strategy_options(config: SearchConfig, run_path: Path | None) -> dict[str, Any]:
+    """``config.strategy_options``, plus ``storage`` in the run directory for a strategy that keeps
+    its own files and takes a ``storage`` option (e.g. tpe's Optuna journal)."""
     options = dict(config.strategy_options)
     if run_path is not None and "storage" not in options and "storage" in inspect.signature(
-            STRATEGIES.get(config.strategy)).parameters:  # e.g. tpe: its Optuna study lives in the run dir
+            STRATEGIES.get(config.strategy)).parameters:
         options["storage"] = str(Path(run_path) / "optuna.journal")
-    strategy = STRATEGIES.create(config.strategy, space, seed=config.seed, objective=objective, **options)
-    owns = evaluator is None
+    return options
+
+
+def assemble(config: SearchConfig, run_path: Path | None = None, evaluator: Evaluator | None = None, *,
+             space: SearchSpace | None = None, with_evaluator: bool = True) -> Components:
+    """Create and check the space, objective, strategy and evaluator of a search.
+
+    The one function that puts a search together, used by ``nas search`` and
+    :func:`run_search`, ``nas bench`` (:mod:`nas.app.bench`) and the Ray Tune adapter
+    (:mod:`nas.app.tune`). Everything is resolved through the registries; any bad name, option,
+    dataset or cluster raises a :class:`~nas.errors.NasError` before anything is written.
+
+    * ``run_path``: the run directory the evaluator and strategy may write to (``None``: in memory).
+    * ``evaluator``: an evaluator instance to use as given (not checked, not shut down by
+      :meth:`Components.release`); otherwise the one :func:`choose_evaluator` picks is created
+      with the contract's constructor and its eager :meth:`~evaluators.base.Evaluator.check` runs.
+    * ``space``: a space instance to use instead of creating ``config.space`` (``nas bench``
+      keeps one per process so that its validation memo carries over between runs).
+    * ``with_evaluator=False``: no evaluator (the Tune adapter, whose trials Tune runs).
+    """
+    space = make_space(config) if space is None else space
+    objective = OBJECTIVES.create(config.objective, **config.objective_options)
+    strategy = STRATEGIES.create(config.strategy, space, seed=config.seed, objective=objective,
+                                 **strategy_options(config, run_path))
+    owns = evaluator is None and with_evaluator
     if owns:
-        evaluator = EVALUATORS.create(choose_evaluator(config), space, config, run_dir=run_path)
+        name = choose_evaluator(config)
+        evaluator = EVALUATORS.create(name, space, config, run_dir=run_path)
+        if not isinstance(evaluator, Evaluator):
+            raise ConfigError(f"evaluator {name!r} does not implement the contract of evaluators.base.Evaluator")
         try:
-            check = getattr(evaluator, "check", None)
-            if check is not None:
-                check()
+            evaluator.check()
         except BaseException:
             evaluator.shutdown()
             raise
@@ -152,8 +196,8 @@ def _merged(stored: dict[str, Any], given: Any) -> Any:
 def _release(parts: Components | None, run: RunDir | None) -> None:
     """Shut down an evaluator we created, then release the run's lock (even if the shutdown fails)."""
     try:
-        if parts is not None and parts.owns_evaluator:
-            parts.evaluator.shutdown()
+        if parts is not None:
+            parts.release()
     finally:
         if run is not None:
             run.close()
@@ -184,7 +228,7 @@ def run_search(
         cfg, changed = resume_config(path, config_overrides(config), force)
         run = RunDir.open(path)
         try:
-            parts = build_components(cfg, path, evaluator)
+            parts = assemble(cfg, path, evaluator)
             if changed:
                 run.update_config(cfg.to_dict(), changed)
         except BaseException:
@@ -196,10 +240,12 @@ def run_search(
             cfg.check()
         else:
             cfg = SearchConfig.from_dict(config or {})
+        check_writable_dir(cfg.runs_dir, "--runs-dir")  # before any work; creates nothing
+        space = make_space(cfg)  # pins cfg.space to a registered name before it names the run
         if cfg.name is None:
             cfg.name = default_run_name(cfg)
-        path = check_new(Path(cfg.runs_dir) / cfg.name)  # before the (slow) evaluator is built
-        parts = build_components(cfg, path, evaluator)
+        path = check_new(check_writable_dir(Path(cfg.runs_dir) / cfg.name, "--runs-dir/--name"))
+        parts = assemble(cfg, path, evaluator, space=space)
         try:
             run = RunDir.create(path, cfg.to_dict())
         except BaseException:

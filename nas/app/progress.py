@@ -10,6 +10,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from nas.types import trial_key
+
 
 def fmt_count(x: Any) -> str:
     """12345 -> '12.3k', 3.4e6 -> '3.40M'; '-' for missing."""
@@ -173,24 +175,12 @@ def make_progress(stream: TextIO | None = None) -> Any:
     return PlainProgress(stream)
 
 
-def result_key(t: dict[str, Any]) -> str | None:
-    """Key of a one-shot trial's derived architecture (``result_arch``), if any."""
-    ra = t.get("result_arch")
-    if ra is None:
-        return None
-    if isinstance(ra, dict):
-        from nas.arch import Architecture
-
-        ra = Architecture.from_dict(ra)
-    return ra.key
-
-
 def top_rows(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Table rows (id, key, val_acc, params, macs, status) of journal records."""
     rows = []
     for t in trials:
         m = t.get("metrics") or {}
-        rows.append({"id": t["id"], "key": t.get("key") or result_key(t) or "-", "val_acc": fmt_acc(m.get("val_acc")),
+        rows.append({"id": t["id"], "key": trial_key(t) or "-", "val_acc": fmt_acc(m.get("val_acc")),
                      "params": fmt_count(m.get("params")), "macs": fmt_count(m.get("macs")),
                      "status": t["status"]})
     return rows

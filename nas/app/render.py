@@ -9,12 +9,13 @@ NASNet §3: the combine is add or concat)::
     out = concat(n0, n1, n2, n3)
 
 ``in0`` is c_{k-2} and ``in1`` c_{k-1} (NB201 cells have only ``in0``, which is
-NB201 node 0; ``n{i}`` is NB201 node ``i+1``). Block spaces (``mbconv``) are
-written as a stage table. Nothing here imports torch or matplotlib.
+NB201 node 0; ``n{i}`` is NB201 node ``i+1``). Block spaces are written as a table
+of their blocks (the space's ``block_label`` names each block's op, if it has one).
+Nothing here imports torch or matplotlib.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import networkx as nx
 
@@ -22,7 +23,7 @@ from nas.arch import Architecture
 from nas.cell import cell_spec, n_inputs_of
 from nas.errors import InvalidArchitecture
 
-#: What each input state of a cell is (DARTS/NASNet convention, REFERENCE §3.1).
+#: What each input state of a cell is (DARTS/NASNet convention: Liu et al., ICLR 2019, §2.1).
 INPUT_ROLES = {2: {"in0": "c_{k-2}", "in1": "c_{k-1}"}, 1: {"in0": "cell input (NB201 node 0)"}}
 
 
@@ -72,35 +73,40 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def blocks_text(blocks: Sequence[Mapping[str, Any]], macro: Mapping[str, Any]) -> list[str]:
-    """The MBConv stage table (EfficientNet-B0 Table 1 layout, REFERENCE §7.2) plus the macro line."""
-    fields = ["kernel", "expand", "se", "layers", "channels", "stride"]
-    rows = []
-    for s, b in enumerate(blocks, start=1):
-        op = f"MBConv{b.get('expand', '?')} k{b.get('kernel', '?')}x{b.get('kernel', '?')}"
-        rows.append([s, op] + [b.get(f, "") for f in fields])
-    lines = ["stages (unscaled channels; the macro coefficients scale them):"]
-    lines += table(["stage", "op", *fields], rows)
+def blocks_text(blocks: Sequence[Mapping[str, Any]], macro: Mapping[str, Any],
+                label: Callable[[Mapping[str, Any]], str] | None = None) -> list[str]:
+    """A table of a block space's blocks, one row per block, plus the macro line.
+
+    The columns are the blocks' fields in order of first appearance; ``label`` (the space's
+    ``block_label``, e.g. ``MBConv6 k3x3`` for the EfficientNet-B0 Table 1 layout) adds an
+    ``op`` column.
+    """
+    fields: list[str] = []
+    for b in blocks:
+        fields += [str(f) for f in b if str(f) not in fields]
+    rows = [[s] + ([label(b)] if label is not None else []) + [b.get(f, "") for f in fields]
+            for s, b in enumerate(blocks, start=1)]
+    lines = ["blocks (unscaled; the macro coefficients below scale them):" if macro else "blocks:"]
+    lines += table(["block", *(["op"] if label is not None else []), *fields], rows)
     if macro:
         lines.append("macro: " + ", ".join(f"{k}={v!r}" for k, v in macro.items()))
     return lines
 
 
 def arch_strings(arch: Architecture, space: Any) -> dict[str, str]:
-    """The literature strings the space can write: ``genotype`` (DARTS) and/or ``nb201``.
+    """``{format: string}`` for each of the space's ``text_formats`` that can express ``arch``.
 
-    A space offers ``to_genotype`` / ``to_string``; an architecture the format cannot
-    express (e.g. a NASNet cell with a concat-combined node) simply has no string.
+    An architecture a format cannot express (e.g. a NASNet cell with a concat-combined
+    node has no ``Genotype(...)`` string) simply has no entry.
     """
     out: dict[str, str] = {}
-    for key, method in (("genotype", "to_genotype"), ("nb201", "to_string")):
-        fn = getattr(space, method, None)
-        if fn is None:
-            continue
+    for fmt in getattr(space, "text_formats", ()):
         try:
-            out[key] = fn(arch)
+            text = space.to_text(arch, fmt)
         except InvalidArchitecture:
-            pass
+            text = None
+        if text is not None:
+            out[fmt] = text
     return out
 
 
@@ -126,12 +132,10 @@ def render_arch(arch: Architecture, space: Any) -> str:
             lines += cell_text(name, g)
     else:
         lines.append("")
-        lines += blocks_text(arch.blocks or (), arch.macro)
-    strings = arch_strings(arch, space)
-    if "genotype" in strings:
-        lines += ["", "genotype: " + strings["genotype"]]
-    if "nb201" in strings:
-        lines += ["", "NB201 string: " + strings["nb201"]]
+        lines += blocks_text(arch.blocks or (), arch.macro, getattr(space, "block_label", None))
+    titles = getattr(space, "text_titles", {}) or {}
+    for fmt, text in arch_strings(arch, space).items():
+        lines += ["", f"{titles.get(fmt, fmt)}: {text}"]
     return "\n".join(lines) + "\n"
 
 

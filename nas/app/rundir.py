@@ -1,4 +1,4 @@
-"""The run directory ``runs/<name>/`` and its crash-consistency protocol (DESIGN §4).
+"""The run directory ``runs/<name>/``, its lock and its crash-consistency protocol.
 
 Files
 -----
@@ -20,9 +20,8 @@ Files
     yet told], "n_told": int, "elapsed": wall seconds accumulated over all sessions, ...}``,
     rewritten (temp file + ``os.replace``) after every ask and every tell.
 ``lock``
-    ``{"pid", "host", "since"}`` of the driver, held with ``fcntl.flock``: the kernel drops the
-    lock when the driver dies, even by SIGKILL, so a stale file never blocks a resume. A second
-    live driver gets :class:`~nas.errors.RunLocked` (exit 2) naming the holder's pid and host.
+    ``{"pid", "host", "since"}`` of the driver holding the run (see "Locking" below); emptied
+    when it stops.
 ``best/``
     Exported top-k (``nas export``; the top-1 at the end of a search).
 
@@ -46,22 +45,41 @@ A crash between ``ask`` and its snapshot loses the ask, but the restored strateg
 predates it, so the same proposal is asked again. Hence, with a fixed seed and
 ``max_concurrent == 1``, a killed-and-resumed search makes exactly the trial sequence of an
 uninterrupted one, and no trial in the journal ever runs twice.
+
+A machine fault (:class:`~nas.errors.MachineFault`: a full disk, an I/O error) in any of
+these writes leaves the same states as a crash at that point: an atomic write keeps the old
+file, a failed journal append is cut back to the previous line; the driver stops, and the
+resume re-runs the interrupted trials.
+
+Check before write
+------------------
+:meth:`RunDir.open` (a resume) takes the lock and then checks the whole directory
+(:func:`validate_run`: ``run.yaml`` and its config, every journal line, every
+``pending.jsonl`` line, the snapshot's fields and types; see :mod:`nas.app.runcheck`)
+before it writes anything: a corrupt run directory is a :class:`~nas.errors.ConfigError`
+naming the file and line, and no file of the run changes.
+
+Locking
+-------
+A driver holds the run with :class:`nas.app.runlock.RunLock`: a ``flock`` on the directory
+itself and one on ``lock``, checked before every write (what it protects against, and its
+limits on network file systems, are in :mod:`nas.app.runlock`).
 """
 from __future__ import annotations
 
-import datetime as _dt
 import errno
-import fcntl
-import json
 import os
 import platform
-import socket
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from nas.errors import ConfigError, RunLocked
+from nas.app.runcheck import (
+    check_config_mapping, check_proposal, check_records, check_snapshot, check_trial_record, parse_json_file,
+)
+from nas.app.runlock import LOCK, RunLock, now_iso
+from nas.errors import ConfigError, MachineFault
 from nas.io import (
     append_jsonl, atomic_write_json, atomic_write_text, read_jsonl, read_yaml_doc, repair_jsonl,
 )
@@ -73,10 +91,7 @@ RUN_YAML = "run.yaml"
 TRIALS = "trials.jsonl"
 PENDING = "pending.jsonl"
 SNAPSHOT = "strategy.json"
-LOCK = "lock"
 BEST = "best"
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
 def versions() -> dict[str, str | None]:
@@ -100,9 +115,23 @@ def check_new(path: str | Path) -> Path:
     run could overwrite, and lets users pre-create the folder, e.g. a mount point).
     """
     path = Path(path)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    if path.exists() and (not path.is_dir() or not _empty_or_unborn(path)):
         raise ConfigError(f"{path}: already exists; resume it with --resume {path} or pick another --name")
     return path
+
+
+def _unborn_leftovers(names: list[str]) -> bool:
+    """Whether ``names`` are only what a :meth:`RunDir.create` killed before ``run.yaml`` leaves."""
+    return RUN_YAML not in names and all(
+        n == LOCK or (n.startswith(f".{RUN_YAML}.") and n.endswith(".tmp")) for n in names)
+
+
+def _empty_or_unborn(path: Path) -> bool:
+    """An empty folder, or one whose creation as a run was killed before ``run.yaml`` was written."""
+    try:
+        return _unborn_leftovers(os.listdir(path))
+    except OSError:
+        return False
 
 
 def is_run_dir(path: str | Path) -> bool:
@@ -114,35 +143,20 @@ def read_run_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path) / RUN_YAML
     if not p.is_file():
         raise ConfigError(f"{path}: not a run directory (no {RUN_YAML})")
-    return read_yaml_doc(p, RUN_FORMAT, "config")
+    doc = read_yaml_doc(p, RUN_FORMAT, "config")
+    check_config_mapping(doc["config"], f"{p}: config")
+    return doc
 
 
-def lock_holder(path: str | Path) -> dict[str, Any] | None:
-    """The ``{"pid", "host", ...}`` recorded in ``lock``, or ``None`` (read-only, takes no lock)."""
-    try:
-        text = (Path(path) / LOCK).read_text()
-    except OSError:
-        return None
-    try:
-        info = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    return info if isinstance(info, dict) else None
-
-
-def holder_alive(info: dict[str, Any] | None) -> bool | None:
-    """Whether the recorded holder is alive: True/False on this host, None if unknowable."""
-    if not info or "pid" not in info:
-        return False
-    if info.get("host") != socket.gethostname():
-        return None
-    try:
-        os.kill(int(info["pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError, OverflowError):
-        return True
-    return True
+def validate_run(path: str | Path) -> None:
+    """Check everything a resume reads, without writing: ``run.yaml`` (and its config), every line
+    of ``trials.jsonl`` and ``pending.jsonl``, and ``strategy.json``. Raises ConfigError naming the
+    file and line of the first problem."""
+    path = Path(path)
+    read_run_yaml(path)
+    read_records(path / TRIALS)
+    read_records(path / PENDING, check_proposal)
+    read_snapshot(path)
 
 
 class RunDir:
@@ -150,7 +164,7 @@ class RunDir:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._lock_fd: int | None = None
+        self._lock: RunLock | None = None
 
     # -- paths ----------------------------------------------------------------------
     @property
@@ -165,62 +179,89 @@ class RunDir:
     def snapshot_path(self) -> Path:
         return self.path / SNAPSHOT
 
+    @property
+    def locked(self) -> bool:
+        return self._lock is not None
+
     # -- life cycle -------------------------------------------------------------------
     @classmethod
     def create(cls, path: str | Path, config: dict[str, Any]) -> "RunDir":
-        """Make a new run directory, lock it and write ``run.yaml`` (atomically)."""
+        """Make a new run directory, lock it and write ``run.yaml`` (atomically).
+
+        A path that cannot be created (or a read-only file system) is a ConfigError, a full
+        disk or an I/O error a MachineFault; either way the folders and files made so far are
+        removed again. What a creation killed before ``run.yaml`` left behind is reused.
+        """
         path = check_new(path)
-        path.mkdir(parents=True, exist_ok=True)
+        made = _missing_dirs(path)
         run = cls(path)
-        run.lock()
-        doc = {"format": RUN_FORMAT, "created": now_iso(), "config": dict(config), "versions": versions(),
-               "history": []}
-        atomic_write_text(path / RUN_YAML, yaml.safe_dump(doc, sort_keys=False))
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            run.lock()
+            for leftover in path.glob(f".{RUN_YAML}.*.tmp"):  # from a creation that was killed
+                leftover.unlink(missing_ok=True)
+            run.write_holder()
+            doc = {"format": RUN_FORMAT, "created": now_iso(), "config": dict(config), "versions": versions(),
+                   "history": []}
+            atomic_write_text(path / RUN_YAML, yaml.safe_dump(doc, sort_keys=False))
+        except (OSError, MachineFault) as e:
+            run.close()
+            for name in (RUN_YAML, LOCK):  # the folder was empty (check_new): these are ours
+                try:
+                    (path / name).unlink(missing_ok=True)
+                except OSError:
+                    pass
+            for d in made:  # deepest first; one that is not empty (or never made) stays
+                try:
+                    d.rmdir()
+                except OSError:
+                    continue
+            if isinstance(e, MachineFault) and e.errno != errno.EROFS:
+                raise  # a full disk, an I/O error: exit 75, nothing left behind
+            why = e.detail if isinstance(e, MachineFault) else f"[Errno {e.errno}] {e.strerror}"
+            raise ConfigError(f"{path}: cannot create the run directory: {why}") from None
+        except BaseException:
+            run.close()
+            raise
         return run
 
     @classmethod
     def open(cls, path: str | Path) -> "RunDir":
-        """Lock an existing run and repair a torn last line of its logs."""
+        """Lock an existing run, check all of it (:func:`validate_run`), then record the holder and
+        repair a torn last line of its logs. Nothing is written when a check fails."""
         read_run_yaml(path)
         run = cls(path)
         run.lock()
-        repair_jsonl(run.trials_path)
-        repair_jsonl(run.pending_path)
+        try:
+            validate_run(run.path)
+            run.write_holder()
+            repair_jsonl(run.trials_path)
+            repair_jsonl(run.pending_path)
+        except BaseException:
+            run.close()
+            raise
         return run
 
     def lock(self) -> None:
-        """Take the run's exclusive ``flock`` or raise :class:`RunLocked` naming the holder."""
-        if self._lock_fd is not None:
-            return
-        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            os.close(fd)
-            if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise
-            info = lock_holder(self.path) or {}
-            who = f"pid {info.get('pid', '?')} on host {info.get('host', '?')}"
-            hint = ""
-            if holder_alive(info) is False:
-                hint = " (that pid is gone; a worker process it started may still hold the lock)"
-            raise RunLocked(f"{self.path}: run is locked by another driver, {who}{hint}") from None
-        text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": now_iso()})
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (text + "\n").encode(), 0)
-        os.fsync(fd)
-        self._lock_fd = fd
+        """Take the run's lock (:class:`~nas.app.runlock.RunLock`) or raise RunLocked; writes nothing."""
+        if self._lock is None:
+            self._lock = RunLock.acquire(self.path)
+
+    def write_holder(self) -> None:
+        """Record this process (pid, host, since) in ``lock``."""
+        assert self._lock is not None, "lock() first"
+        self._lock.write_holder()
+
+    def check_held(self) -> None:
+        """Before a write: raise RunLocked unless this driver still holds the run."""
+        if self._lock is not None:
+            self._lock.check_held()
 
     def close(self) -> None:
-        """Release the lock (the ``lock`` file stays, emptied)."""
-        fd, self._lock_fd = self._lock_fd, None
-        if fd is None:
-            return
-        try:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+        """Release the lock (the ``lock`` file stays, emptied if this driver wrote it)."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
     def __enter__(self) -> "RunDir":
         return self
@@ -235,6 +276,7 @@ class RunDir:
     def update_config(self, config: dict[str, Any], changed: dict[str, tuple[Any, Any]]) -> None:
         """Rewrite ``run.yaml`` with ``config`` after a resume changed ``changed`` fields."""
         doc = read_run_yaml(self.path)
+        self.check_held()
         doc["config"] = dict(config)
         doc.setdefault("history", []).append(
             {"resumed": now_iso(), "changed": {k: {"old": old, "new": new} for k, (old, new) in changed.items()}}
@@ -246,37 +288,44 @@ class RunDir:
         return read_records(self.trials_path)
 
     def append_trial(self, record: dict[str, Any]) -> None:
+        self.check_held()
         append_jsonl(self.trials_path, record)
 
     def append_pending(self, record: dict[str, Any]) -> None:
+        self.check_held()
         append_jsonl(self.pending_path, record)
 
     def save_snapshot(self, snapshot: dict[str, Any]) -> None:
+        self.check_held()
         atomic_write_json(self.snapshot_path, {"format": SNAPSHOT_FORMAT, **snapshot})
 
     def load_snapshot(self) -> dict[str, Any] | None:
         return read_snapshot(self.path)
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """All records of a JSON-lines log (a torn last line is ignored)."""
+def read_records(path: Path, check: Any = check_trial_record) -> list[dict[str, Any]]:
+    """All records of a JSON-lines log (a torn last line is ignored), each passed through ``check``
+    (default: a journal record, :func:`nas.app.runcheck.check_trial_record`)."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{path}: cannot read: not a regular file")
     try:
-        return list(read_jsonl(path))
+        records = list(read_jsonl(path))
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {str(e).splitlines()[0]}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: a line is nested too deeply") from None
+    return check_records(path, records, check)
 
 
 def read_snapshot(path: str | Path) -> dict[str, Any] | None:
+    """The checked ``strategy.json`` of the run at ``path``, or None if there is none."""
     p = Path(path) / SNAPSHOT
     if not p.exists():
         return None
-    try:
-        snap = json.loads(p.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{p}: cannot read strategy snapshot: {e}") from None
-    if not isinstance(snap, dict) or snap.get("format") != SNAPSHOT_FORMAT:
-        raise ConfigError(f"{p}: field 'format' must be {SNAPSHOT_FORMAT!r}")
-    return snap
+    return check_snapshot(parse_json_file(p, "strategy snapshot"), str(p), SNAPSHOT_FORMAT)
 
 
 def result_of(rec: dict[str, Any]) -> Result:
@@ -292,4 +341,14 @@ def json_record(rec: dict[str, Any]) -> dict[str, Any]:
     out["arch"] = None if arch is None else arch.to_dict()
     if rec.get("result_arch") is not None:
         out["result_arch"] = rec["result_arch"].to_dict()
+    return out
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """The folders ``path.mkdir(parents=True)`` would create, deepest first."""
+    out = []
+    p = path
+    while not p.exists() and p != p.parent:
+        out.append(p)
+        p = p.parent
     return out

@@ -2,14 +2,15 @@
 
 What gets trained (:func:`resolve_target`): an architecture YAML file, a literature
 architecture from :mod:`nas.zoo` (``darts-v2``, ``nasnet-a``, ...), a DARTS
-``Genotype(...)`` or NAS-Bench-201 string, or a hand-designed baseline from
-:mod:`nas.app.baselines` (``resnet20``, ``resnet18``, ...). Architectures are built by their
-space with ``space.build_defaults[family]`` (C=36, 20 cells for the cell spaces on
-CIFAR), ``--channels``/``--layers`` on top, and the auxiliary head when the recipe's
+``Genotype(...)`` or NAS-Bench-201 string (any string format a registered space declares),
+or a hand-designed baseline from :mod:`nas.app.baselines` (``resnet20``, ``resnet18``, ...).
+Architectures are built by their space with :func:`nas.settings.build_settings` (the space's
+defaults for the dataset's family, e.g. C=36, 20 cells for the cell spaces on CIFAR),
+``--channels``/``--layers`` on top, and the auxiliary head when the recipe's
 ``auxiliary_weight`` is > 0 and the space has one.
 
 Recipes are :data:`evaluators.trainer.RECIPES`; every field can be overridden.
-``full`` is the DARTS CIFAR evaluation protocol (REFERENCE §3.5: 600 epochs, batch 96,
+``full`` is the DARTS CIFAR evaluation protocol (Liu et al., ICLR 2019, App. A.2: 600 epochs, batch 96,
 SGD lr 0.025 cosine, wd 3e-4, auxiliary weight 0.4, cutout 16, drop path 0.2). Its cutout
 length is meant for 32x32 images: unless ``--cutout`` is given it is scaled by
 ``image_size / 32`` (8x8 digits -> 4; a 16-pixel hole would blank a digit), and set to 0
@@ -39,6 +40,7 @@ import yaml
 from nas.arch import Architecture
 from nas.errors import ConfigError, InvalidArchitecture, NasError
 from nas.io import atomic_write_text, read_yaml_doc
+from nas.limits import check_writable_dir
 
 TRAIN_FORMAT = "nas/train@1"
 #: settings a resumed run may change (where and how it runs, not what it computes)
@@ -54,15 +56,23 @@ class Target:
     arch: Architecture | None = None
 
 
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).expanduser().is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte, ...
+        return False
+
+
 def resolve_target(text: str) -> Target:
     """YAML path, zoo name, Genotype/NB201 string (-> arch) or baseline name (-> baseline)."""
     from nas.app.baselines import canonical_name, is_zoo_baseline, list_baselines
     from nas.layout import safe_name
-    from nas.zoo import resolve_arch
+    from nas.zoo import registered_spaces, resolve_arch
 
     s = str(text).strip()
     base = canonical_name(s) if s else None
-    is_path = Path(s).expanduser().is_file() or s.lower().endswith((".yaml", ".yml"))
+    is_text = any(sp.accepts_text(s) for sp in registered_spaces())  # an architecture string of some space
+    is_path = not is_text and (_is_file(s) or s.lower().endswith((".yaml", ".yml")))
     if base is not None and not is_path and not is_zoo_baseline(base):
         return Target("baseline", base)
     try:
@@ -74,7 +84,7 @@ def resolve_target(text: str) -> Target:
     if is_path:
         p = Path(s).expanduser()
         name = str(arch.meta.get("name") or (p.parent.name if p.stem == "arch" and p.parent.name else p.stem))
-    elif s.startswith(("Genotype", "|")):
+    elif is_text:
         name = f"{arch.space}-{arch.key[:8]}"
     else:
         name = str(arch.meta.get("name") or s)
@@ -99,28 +109,24 @@ def make_recipe(recipe: str, overrides: Mapping[str, Any], info: Any) -> tuple[A
 def build_target(target: Target, info: Any, recipe: Any, *, seed: int, channels: int | None,
                  layers: int | None) -> tuple[Any, dict[str, Any], list[str]]:
     """``(model, build kwargs, notes)``; weights initialised after ``torch.manual_seed(seed)``."""
-    import torch
-
     notes: list[str] = []
     size = {k: v for k, v in (("channels", channels), ("layers", layers)) if v is not None}
     if target.kind == "baseline":
         from nas.app.baselines import build_baseline
 
-        torch.manual_seed(seed)
-        model = build_baseline(target.name, info, **size)
+        model = _seeded_build(lambda: build_baseline(target.name, info, **size), seed, target.name)
         kwargs: dict[str, Any] = {}
     else:
-        from evaluators.candidate import build_kwargs
+        from nas.settings import build_settings
         from nas.zoo import get_space
 
         assert target.arch is not None
         space = get_space(target.arch.space)
-        kwargs = {**build_kwargs(space, info, channels=channels, layers=layers),
-                  "in_channels": info.in_channels, "num_classes": info.num_classes}
+        kwargs = build_settings(space, info, size)
         if recipe.auxiliary_weight > 0:
             try:
-                torch.manual_seed(seed)
-                model = space.build(target.arch, **{**kwargs, "auxiliary": True})
+                model = _seeded_build(lambda: space.build(target.arch, **{**kwargs, "auxiliary": True}), seed,
+                                      target.name)
                 kwargs["auxiliary"] = True
             except ConfigError as e:
                 if "auxiliary" not in str(e):
@@ -128,11 +134,23 @@ def build_target(target: Target, info: Any, recipe: Any, *, seed: int, channels:
                 notes.append(f"space {space.name!r} has no auxiliary head: auxiliary_weight is not used")
                 model = None
         if recipe.auxiliary_weight <= 0 or model is None:
-            torch.manual_seed(seed)
-            model = space.build(target.arch, **kwargs)
+            model = _seeded_build(lambda: space.build(target.arch, **kwargs), seed, target.name)
     if recipe.drop_path > 0 and not hasattr(model, "drop_path_prob"):
         notes.append("this model has no drop path: drop_path is not used")
     return model, kwargs, notes
+
+
+def _seeded_build(make: Callable[[], Any], seed: int, what: str) -> Any:
+    """``make()`` after ``torch.manual_seed(seed)``, within the model-size limit (:mod:`nas.limits`)."""
+    import torch
+
+    from nas.limits import build_model_checked
+
+    def build() -> Any:
+        torch.manual_seed(seed)
+        return make()
+
+    return build_model_checked(build, what=f"model {what}")
 
 
 def default_out(target: Target) -> Path:
@@ -189,6 +207,7 @@ def run_training(settings: Mapping[str, Any], *, resume: bool, given_arch: str |
     else:
         target = resolve_target(s["arch"])
         out = out or default_out(target)
+        check_writable_dir(out, "--out")  # before any work; creates nothing
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise ConfigError(f"{out}: already exists; continue it with --resume or choose another --out")
     info = dataset_info(s["dataset"], s.get("data_dir"))

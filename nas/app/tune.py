@@ -40,27 +40,23 @@ from typing import Any, Mapping
 
 from ray.tune.search import Searcher
 
+from nas.config import SearchConfig
 from nas.errors import ConfigError
 from nas.io import atomic_write_json
 from nas.app.driver import MAX_DUPLICATE_RUN
-from nas.types import Proposal, Result
+from nas.app.launch import assemble
+from nas.types import DEFAULT_RUNNER, Proposal, Result
 
 FORMAT = "nas/tune-searcher@1"
-
-
-def _registries() -> tuple[Any, Any, Any]:
-    import nas.objectives  # noqa: F401 - registers the objectives (load_plugins imports spaces and strategies)
-    from nas.registry import OBJECTIVES, SPACES, STRATEGIES, load_plugins
-
-    load_plugins()
-    return SPACES, STRATEGIES, OBJECTIVES
 
 
 class NasSearcher(Searcher):
     """A Tune ``Searcher`` backed by a nas strategy (see the module docstring).
 
     ``space``/``strategy`` are registry names (or a space instance); ``strategy_options`` and
-    ``objective``/``objective_options`` are those of ``nas search``. ``metric``/``mode`` may
+    ``objective``/``objective_options`` are those of ``nas search``; they are put together by
+    :func:`nas.app.launch.assemble`, as for ``nas search`` (without an evaluator: Tune runs
+    the trials). ``metric``/``mode`` may
     instead come from ``TuneConfig`` (default ``val_acc``/``max``).
     """
 
@@ -69,12 +65,13 @@ class NasSearcher(Searcher):
                  objective_options: Mapping[str, Any] | None = None,
                  strategy_options: Mapping[str, Any] | None = None) -> None:
         super().__init__(metric=metric, mode=mode)
-        spaces, strategies, objectives = _registries()
-        self.space = spaces.create(space) if isinstance(space, str) else space
+        instance = None if isinstance(space, str) else space
+        config = SearchConfig(space=space if instance is None else instance.name, strategy=strategy, seed=seed,
+                              objective=objective, objective_options=dict(objective_options or {}),
+                              strategy_options=dict(strategy_options or {}))
+        parts = assemble(config, space=instance, with_evaluator=False)  # Tune runs the trials
+        self.space, self.objective, self.strategy = parts.space, parts.objective, parts.strategy
         self.strategy_name = strategy
-        self.objective = objectives.create(objective, **dict(objective_options or {}))
-        self.strategy = strategies.create(strategy, self.space, seed=seed, objective=self.objective,
-                                          **dict(strategy_options or {}))
         self._live: dict[str, Proposal] = {}        # Tune trial id -> proposal
         self._live_keys: dict[str, str] = {}        # arch key -> Tune trial id
         self._followers: dict[str, list[Proposal]] = {}  # duplicates waiting for an in-flight key
@@ -98,9 +95,9 @@ class NasSearcher(Searcher):
             p = self.strategy.ask()
             if p is None:  # waits for results; with none pending it never will
                 return None if self._live else Searcher.FINISHED
-            if p.arch is None:
-                raise ConfigError(f"NasSearcher: strategy {self.strategy_name!r} is one-shot; "
-                                  "it has no per-architecture trials to hand to Tune")
+            if p.runner != DEFAULT_RUNNER or p.arch is None:
+                raise ConfigError(f"NasSearcher: strategy {self.strategy_name!r} proposes {p.runner!r} trials, "
+                                  "not architectures to train; it has no per-architecture trials to hand to Tune")
             key = p.arch.key
             if key in self._done:
                 self._tell(p, self._done[key])

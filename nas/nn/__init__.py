@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from typing import Dict
 
 from nas.nn.cells import Cell, drop_path
-from nas.nn.efficientnet import (
-    EFFICIENTNET_B0_STAGES,
-    EFFICIENTNET_COEFFICIENTS,
-    EfficientNet,
-    MBConv,
-    round_filters,
-    round_repeats,
-)
+from nas.nn.efficientnet import EfficientNet, MBConv, round_filters, round_repeats
 from nas.nn.nb201 import NB201Cell, TinyNetwork
 from nas.nn.networks import NetworkCIFAR, NetworkImageNet
 from nas.nn.ops import OPS, make_op
@@ -46,9 +40,19 @@ def standalone_source() -> str:
     return "\n\n".join(parts)
 
 
+#: The exportable network classes: what a :class:`nas.spec.ModelSpec` may name. Each declares
+#: ``EXPORT_ARGS`` (its positional arguments as ``(model.py variable, kind)``) and
+#: ``EXPORT_COMMENT``; its keyword arguments are its ``__init__`` signature.
+NETWORKS: Dict[str, type] = {
+    "NetworkCIFAR": NetworkCIFAR,
+    "NetworkImageNet": NetworkImageNet,
+    "TinyNetwork": TinyNetwork,
+    "EfficientNet": EfficientNet,
+}
+
+
 __all__ = [
-    "SOURCE_MODULES", "standalone_source", "OPS", "make_op",
+    "NETWORKS", "SOURCE_MODULES", "standalone_source", "OPS", "make_op",
     "Cell", "drop_path", "NetworkCIFAR", "NetworkImageNet", "NB201Cell", "TinyNetwork",
     "MBConv", "EfficientNet", "round_filters", "round_repeats",
-    "EFFICIENTNET_B0_STAGES", "EFFICIENTNET_COEFFICIENTS",
 ]

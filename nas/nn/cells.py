@@ -1,4 +1,4 @@
-"""A compiled two-input cell (quark0/darts ``cnn/model.py`` ``Cell``; REFERENCE §1.3, §3.1).
+"""A compiled two-input cell (quark0/darts ``cnn/model.py`` ``Cell``; Liu et al., ICLR 2019, §2.1).
 
 The cell is described with plain data so that it can be rebuilt from a standalone
 ``model.py``:
@@ -67,8 +67,8 @@ class Cell(nn.Module):
 
     ``preprocess0`` is ``FactorizedReduce(C_pp, C)`` if the previous cell reduced, else
     a 1x1 ReLU-Conv-BN; ``preprocess1`` is a 1x1 ReLU-Conv-BN from ``C_p``. In a reduction
-    cell, stride 2 applies to edges from the two inputs only (REFERENCE §1.3). Drop path
-    (REFERENCE §3.1) is applied in training to every op output that is not an ``Identity``.
+    cell, stride 2 applies to edges from the two inputs only (quark0 ``cnn/model.py``). Drop path
+    (Zoph et al., CVPR 2018, §4: ScheduledDropPath) is applied in training to every op output that is not an ``Identity``.
     ``out_channels`` is the sum of the widths of the concatenated states.
     """
 

@@ -1,13 +1,14 @@
-"""MBConv blocks and EfficientNet (Tan & Le 2019; REFERENCE §7), structured like torchvision.
+"""MBConv blocks and EfficientNet (Tan & Le, ICML 2019), structured like torchvision.
 
 The module tree mirrors ``torchvision.models.efficientnet`` (``features``, ``avgpool``,
 ``classifier``; ``MBConv.block`` / ``stochastic_depth``; SE ``fc1``/``fc2``), so the
 B0–B7 parameter counts are identical and torchvision state dicts load with
-``strict=True``. ``stages`` is plain data: a list of dicts
+``strict=True``. The stage table and coefficients of B0–B7 live in the ``mbconv`` search
+space (``search_spaces.mbconv``); here ``stages`` is plain data: a list of dicts
 ``{kernel, expand, se, layers, channels, stride}`` with *unscaled* output channels and
 layer counts; ``se`` is the squeeze ratio (0 = no SE module, 0.25 = EfficientNet).
 
-Rounding (REFERENCE §7.4): ``round_filters`` is TF's ``round_filters`` = torchvision's
+Rounding (tensorflow/tpu ``efficientnet_model.py``): ``round_filters`` is TF's ``round_filters`` = torchvision's
 ``_make_divisible`` (divisor 8, never more than 10% down), ``round_repeats`` is
 ``ceil(depth * r)``. The head width is ``round_filters(head_channels, width)`` (TF); for
 B0–B7 it equals torchvision's "4 x last stage channels".
@@ -18,28 +19,6 @@ from typing import Dict, List, Optional, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-EFFICIENTNET_B0_STAGES: List[Dict] = [
-    {"kernel": 3, "expand": 1, "se": 0.25, "layers": 1, "channels": 16, "stride": 1},
-    {"kernel": 3, "expand": 6, "se": 0.25, "layers": 2, "channels": 24, "stride": 2},
-    {"kernel": 5, "expand": 6, "se": 0.25, "layers": 2, "channels": 40, "stride": 2},
-    {"kernel": 3, "expand": 6, "se": 0.25, "layers": 3, "channels": 80, "stride": 2},
-    {"kernel": 5, "expand": 6, "se": 0.25, "layers": 3, "channels": 112, "stride": 1},
-    {"kernel": 5, "expand": 6, "se": 0.25, "layers": 4, "channels": 192, "stride": 2},
-    {"kernel": 3, "expand": 6, "se": 0.25, "layers": 1, "channels": 320, "stride": 1},
-]
-
-# (width, depth, TF resolution, dropout) per model, tensorflow/tpu ``efficientnet_params``.
-EFFICIENTNET_COEFFICIENTS: Dict[str, Dict[str, float]] = {
-    "b0": {"width": 1.0, "depth": 1.0, "resolution": 224, "dropout": 0.2},
-    "b1": {"width": 1.0, "depth": 1.1, "resolution": 240, "dropout": 0.2},
-    "b2": {"width": 1.1, "depth": 1.2, "resolution": 260, "dropout": 0.3},
-    "b3": {"width": 1.2, "depth": 1.4, "resolution": 300, "dropout": 0.3},
-    "b4": {"width": 1.4, "depth": 1.8, "resolution": 380, "dropout": 0.4},
-    "b5": {"width": 1.6, "depth": 2.2, "resolution": 456, "dropout": 0.4},
-    "b6": {"width": 1.8, "depth": 2.6, "resolution": 528, "dropout": 0.5},
-    "b7": {"width": 2.0, "depth": 3.1, "resolution": 600, "dropout": 0.5},
-}
 
 STAGE_KEYS = ("kernel", "expand", "se", "layers", "channels", "stride")
 
@@ -188,6 +167,10 @@ class EfficientNet(nn.Module):
     final stochastic-depth rate, ramped linearly over blocks (block_idx / total_blocks).
     ``input_scale`` != 1 resizes the input first (:class:`InputResize`, no parameters).
     """
+
+    #: model.py export (:mod:`nas.spec`): positional arguments as (variable name, kind), and their comment
+    EXPORT_ARGS = (("STAGES", "stages"),)
+    EXPORT_COMMENT = "# MBConv stages (unscaled channels/layers; MODEL_KWARGS width/depth scale them)"
 
     def __init__(self, stages: Sequence, *, width: float = 1.0, depth: float = 1.0, dropout: float = 0.2,
                  drop_connect: float = 0.2, num_classes: int = 1000, in_channels: int = 3,

@@ -2,7 +2,7 @@
 
 Not part of the standalone export (see :data:`nas.nn.SOURCE_MODULES`).
 
-MAC convention (REFERENCE, "computed here"): only convolutions and matrix products
+MAC convention (this project's, see README): only convolutions and matrix products
 count, as ``out_elems * (C_in/groups) * kh * kw`` and ``in * out``; BN, activations,
 pooling, additions and biases do not. ``torch.utils.flop_counter.FlopCounterMode``
 counts exactly these ops at 2 FLOPs per MAC (it ignores the bias of ``addmm``), so

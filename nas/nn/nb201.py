@@ -1,4 +1,4 @@
-"""NAS-Bench-201 cell and macro skeleton (AutoDL ``cell_infers``; REFERENCE §8.1, §8.2).
+"""NAS-Bench-201 cell and macro skeleton (AutoDL ``cell_infers``; Dong & Yang, ICLR 2020, §2.1, Fig. 1).
 
 ``nodes`` is a list per computed node of ``[(op, src_index), ...]`` with src 0 = the cell
 input and src j = computed node j (1-based, as in the NB201 arch string
@@ -96,11 +96,15 @@ class ResNetBasicblock(nn.Module):
 
 
 class TinyNetwork(nn.Module):
-    """NB201 macro skeleton (REFERENCE §8.2).
+    """NB201 macro skeleton (Dong & Yang, ICLR 2020, Fig. 1).
 
     Stem Conv3x3(in_channels -> C, stride ``stem_stride``) + BN; N cells at C; ResNet block
     to 2C (stride 2); N cells; ResNet block to 4C; N cells; BN + ReLU; GAP; Linear.
     """
+
+    #: model.py export (:mod:`nas.spec`): positional arguments as (variable name, kind), and their comment
+    EXPORT_ARGS = (("CELL", "sum_cell"),)
+    EXPORT_COMMENT = "# NAS-Bench-201 cell: node j = sum of op(node src) over [(op, src), ...]; node 0 = cell input"
 
     def __init__(self, nodes: Sequence, *, C: int = 16, N: int = 5, num_classes: int = 10,
                  in_channels: int = 3, stem_stride: int = 1):

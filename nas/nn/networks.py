@@ -1,4 +1,4 @@
-"""Evaluation networks stacking compiled cells (quark0/darts ``cnn/model.py``; REFERENCE §3.1, §3.2).
+"""Evaluation networks stacking compiled cells (quark0/darts ``cnn/model.py``; Liu et al., ICLR 2019, §3.2).
 
 ``normal`` and ``reduce`` are ``(nodes, concat)`` tuples as taken by :class:`Cell`.
 Reduction cells sit at ``layers//3`` and ``2*layers//3`` and double the channels; the
@@ -107,13 +107,18 @@ def _unpack_genotype(cell, name: str) -> Tuple:
 
 
 class NetworkCIFAR(nn.Module):
-    """DARTS/NASNet CIFAR network (REFERENCE §3.1).
+    """DARTS/NASNet CIFAR network (Liu et al., ICLR 2019, §3.2; Zoph et al., CVPR 2018, Fig. 2).
 
     Stem: Conv3x3(in_channels -> stem_multiplier*C, stride ``stem_stride``) + BN, then
     ``layers`` cells, global average pool and a Linear classifier. In training mode with
     ``auxiliary=True`` ``forward`` returns ``(logits, logits_aux)``, otherwise ``logits``.
     ``drop_path_prob`` is a plain attribute (the trainer ramps it).
     """
+
+    #: model.py export (:mod:`nas.spec`): positional arguments as (variable name, kind), and their comment
+    EXPORT_ARGS = (("NORMAL", "cell"), ("REDUCE", "cell"))
+    EXPORT_COMMENT = ("# cells: (nodes, concat); node = (combine, [(op, input state), ...]);\n"
+                      "# states: 0 = previous-previous cell, 1 = previous cell, 2 + i = node i (DARTS indexing)")
 
     def __init__(self, normal: Sequence, reduce: Sequence, *, C: int, num_classes: int, layers: int,
                  auxiliary: bool = False, in_channels: int = 3, stem_multiplier: int = 3,
@@ -148,18 +153,22 @@ class NetworkCIFAR(nn.Module):
 
 
 class NetworkImageNet(nn.Module):
-    """DARTS ImageNet network (REFERENCE §3.2): two stems (224 -> 56 -> 28), cells, GAP, Linear.
+    """DARTS ImageNet network (Liu et al., ICLR 2019, §3.3, mobile setting): two stems (224 -> 56 -> 28), cells, GAP, Linear.
 
     The first cell has ``reduction_prev=True`` (its ``preprocess0`` is a FactorizedReduce).
+    ``drop_path_prob`` is a plain attribute (the trainer ramps it).
     """
 
+    EXPORT_ARGS = NetworkCIFAR.EXPORT_ARGS
+    EXPORT_COMMENT = NetworkCIFAR.EXPORT_COMMENT
+
     def __init__(self, normal: Sequence, reduce: Sequence, *, C: int, num_classes: int, layers: int,
-                 auxiliary: bool = False, in_channels: int = 3):
+                 auxiliary: bool = False, in_channels: int = 3, drop_path_prob: float = 0.0):
         super().__init__()
         normal = _unpack_genotype(normal, "normal")
         reduce = _unpack_genotype(reduce, "reduce")
         self._layers = layers
-        self.drop_path_prob = 0.0
+        self.drop_path_prob = float(drop_path_prob)
         self.stem0 = nn.Sequential(
             nn.Conv2d(in_channels, C // 2, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(C // 2),

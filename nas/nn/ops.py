@@ -1,4 +1,4 @@
-"""Candidate operations for cell-based search spaces (REFERENCE §1.2, §1.3, §8.1).
+"""Candidate operations for cell-based search spaces (Zoph et al., CVPR 2018, §3; Liu et al., ICLR 2019, §3.1.1; Dong & Yang, ICLR 2020, §2.1).
 
 Every op is built by one factory in :data:`OPS` with the signature
 ``(C_in, C_out, stride, affine) -> nn.Module``; :func:`make_op` is the checked entry
@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 
 class ReLUConvBN(nn.Module):
-    """ReLU -> Conv2d -> BatchNorm2d (the DARTS "ReLU-Conv-BN order", REFERENCE §1.3)."""
+    """ReLU -> Conv2d -> BatchNorm2d (the DARTS "ReLU-Conv-BN order", Liu et al., ICLR 2019, §3.1.1)."""
 
     def __init__(self, C_in: int, C_out: int, kernel_size, stride, padding,
                  affine: bool = True, dilation: int = 1, bias: bool = False):

@@ -1,7 +1,7 @@
-"""The DARTS search network (supernet), quark0/darts ``cnn/model_search.py`` (REFERENCE §1.4, §4.2).
+"""The DARTS search network (supernet): Liu et al., ICLR 2019, §2.2, as the released ``cnn/model_search.py``.
 
 Every edge of a search cell is a :class:`MixedOp`: the softmax(α)-weighted sum of all
-eight ``PRIMITIVES`` (REFERENCE §1.1, quark0 order, ``none`` first), each built with
+eight ``PRIMITIVES`` (the released code's order, ``none`` first), each built with
 ``affine=False``; the pooling ops are followed by ``BatchNorm2d(C, affine=False)`` (search
 model only). A cell has 4 intermediate nodes; node ``i`` sums the mixed ops from all
 ``2 + i`` earlier states, giving 2+3+4+5 = 14 edges, and the cell output concatenates the
@@ -15,9 +15,9 @@ Architecture parameters: ``alphas_normal`` and ``alphas_reduce``, each ``(14, 8)
 ``state_dict()``; :meth:`DartsSupernet.arch_parameters` returns them and
 :meth:`DartsSupernet.weights` returns every *other* parameter. quark0 keeps the alphas out
 of ``parameters()`` altogether and counts only the weights, so the weight count here is
-the quark0 count (1,930,618 for ``C=16, layers=8, num_classes=10``, REFERENCE §3.3).
+the quark0 count (1,930,618 for ``C=16, layers=8, num_classes=10``).
 
-Alpha initialisation (REFERENCE pitfall 2): the paper (App. A.1.1) says "zero
+Alpha initialisation: the paper (App. A.1.1) says "zero
 initialization"; the released code uses ``1e-3 * randn``. We follow the code
 (``alpha_init="randn"``, default); ``alpha_init="zeros"`` gives the paper's version.
 
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from nas.nn.ops import FactorizedReduce, ReLUConvBN, make_op
 
-#: quark0/darts ``PRIMITIVES`` (REFERENCE §1.1): the column order of the alpha matrices.
+#: quark0/darts ``PRIMITIVES`` (DARTS §3.1.1 plus ``none``): the column order of the alpha matrices.
 SEARCH_PRIMITIVES: Tuple[str, ...] = (
     "none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
     "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
@@ -167,7 +167,7 @@ class DartsSupernet(nn.Module):
 
     # -- derivation ---------------------------------------------------------------------
     def genotype(self) -> dict:
-        """The discrete cells of REFERENCE §4.2: see :func:`derive_cell`.
+        """The discrete cells of DARTS §2.4 (the space's rule, ``DartsSpace.derive``): see :func:`derive_cell`.
 
         Returns ``{"normal": [...], "normal_concat": [...], "reduce": [...], "reduce_concat": [...]}``
         with quark0's flat ``(op, input_index)`` pairs, two per node, strongest first.

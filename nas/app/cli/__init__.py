@@ -3,8 +3,9 @@
 Each subcommand lives in its own module under :mod:`nas.app.cli` and exposes
 ``add_parser(subparsers)`` (cheap: no torch import) and ``run(args) -> int``.
 Errors a user can fix (:class:`~nas.errors.NasError`, bad flags) print exactly
-one ``nas: error: ...`` line on stderr and exit with code 2 (DESIGN §6); a
-traceback is shown only with ``--debug``.
+one ``nas: error: ...`` line on stderr and exit with code 2; a machine fault
+(:class:`~nas.errors.MachineFault`: a full disk, an I/O error) prints one such line and exits
+with code 75 (``EX_TEMPFAIL``). A traceback is shown only with ``--debug``.
 """
 from __future__ import annotations
 
@@ -31,8 +32,10 @@ class ArgumentParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def count_arg(minimum: int = 1, unlimited: str | None = None, what: str = "an integer"):
-    """argparse ``type`` for an integer >= ``minimum``; the word ``unlimited`` (e.g. 'none') gives None.
+def count_arg(minimum: int = 1, unlimited: str | None = None, what: str = "an integer",
+              maximum: int | None = None):
+    """argparse ``type`` for an integer >= ``minimum`` (and <= ``maximum``, if given); the word
+    ``unlimited`` (e.g. 'none') gives None.
 
     Errors read ``nas: error: --FLAG must be >= N, got V`` (see :meth:`ArgumentParser.error`).
     """
@@ -44,21 +47,27 @@ def count_arg(minimum: int = 1, unlimited: str | None = None, what: str = "an in
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}{alt}, got {text!r}") from None
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            raise argparse.ArgumentTypeError(f"expected {what}{alt}, got {shown!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}{alt}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be <= {maximum}, got {value}")
         return value
 
     return parse
 
 
 def _yaml_value(name: str, raw: str) -> Any:
-    import yaml
+    from nas.errors import ConfigError
+    from nas.limits import load_yaml  # nesting, alias and integer limits
 
     try:
-        return yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        raise argparse.ArgumentTypeError(f"value of {name!r} is not valid YAML: {raw!r}") from None
+        return load_yaml(raw, f"value of {name!r}") if raw.strip() else None
+    except ConfigError as e:
+        shown = raw if len(raw) <= 60 else raw[:57] + "..."
+        raise argparse.ArgumentTypeError(f"value of {name!r} is not valid YAML: {shown!r} "
+                                         f"({str(e).split(': ', 1)[-1]})") from None
 
 
 def _option_key(text: str) -> str:
@@ -83,6 +92,14 @@ def strategy_key_value(text: str) -> tuple[str, str, Any]:
     return strategy.strip(), _option_key(key), _yaml_value(lhs.strip(), raw)
 
 
+def use_space(name: str) -> str:
+    """Make space ``name`` known in this process (a space file registers itself); its registered name."""
+    from nas.registry import SPACES, load_plugins
+
+    load_plugins()
+    return SPACES.resolve(name)
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="nas", description="Neural architecture search for PyTorch.")
     parser.add_argument("--version", action="version", version=f"nas {__version__}")
@@ -99,15 +116,18 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def fail(message: str) -> int:
+def fail(message: str, code: int = 2) -> int:
+    """Print the one ``nas: error:`` line and return the exit code ``code``."""
     sys.stderr.write(f"nas: error: {message}\n")
-    return 2
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     # networkx >= 3.5 warns on every directed WL hash that hashes changed since 3.4; our keys
     # are computed with one networkx version per run, so the warning is noise on stderr.
     warnings.filterwarnings("ignore", message="The hashes produced for directed graphs changed")
+    # torch.load(weights_only=True) of a garbage file warns before it fails; the failure is our one line
+    warnings.filterwarnings("ignore", message="Detected pickle protocol")
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -117,10 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(getattr(args, "debug", False))
     try:
         return int(args._module.run(args) or 0)
-    except NasError as e:
+    except NasError as e:  # exit 2; a MachineFault: EXIT_MACHINE_FAULT (75), see nas.errors
         if debug:
             raise
-        return fail(str(e))
+        return fail(" ".join(str(e).split()) or type(e).__name__, e.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("nas: interrupted\n")
         return 130

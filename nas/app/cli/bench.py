@@ -2,7 +2,7 @@
 
 Prints the markdown table (or, with ``--json``, the full result as JSON) and writes
 ``bench.md``, ``bench.json``, ``anytime.csv`` and ``anytime.png`` (when matplotlib is
-installed) to ``--out`` (default ``runs/bench``).
+installed) to ``--out`` (default ``runs/bench``), which is checked before the benchmark runs.
 """
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nas.limits import check_writable_dir
+
+    check_writable_dir(args.out, "--out")  # before the (long) benchmark; creates nothing
     from nas.app.bench import BenchConfig, format_markdown, resolve_strategies, run_bench, write_outputs
 
     names, skipped = resolve_strategies(args.space, args.strategy, args.all)

@@ -1,11 +1,12 @@
-"""``nas export RUN --top K``: write the best trials of a run as runnable models (DESIGN §5).
+"""``nas export RUN --top K``: write the best trials of a run as runnable models.
 
 For each of the top ``K`` ok trials (ranked by the run's objective) a folder
 ``RUN/best/<rank>-<trial id>/`` (or ``OUT/<rank>-<trial id>/``) gets ``arch.yaml``,
 a standalone ``model.py``, ``weights.pt`` when the run kept the trial's weights,
 ``model.ts`` (TorchScript), ``model.onnx`` (when onnx is installed) and ``card.md``;
 see :mod:`nas.app.export`. Bad format names, a folder that is not a run, or a run without
-ok trials exit with code 2 and one ``nas: error:`` line.
+ok trials exit with code 2 and one ``nas: error:`` line, as does a destination where no file
+can be created (checked before any work, :func:`nas.limits.check_writable_dir`).
 """
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ def run(args: argparse.Namespace) -> int:
 
     formats = parse_formats(args.format)
     read_run_yaml(args.run_dir)  # "not a run directory" before torch is imported
+    from pathlib import Path
+
+    from nas.limits import check_writable_dir
+
+    check_writable_dir(args.out if args.out else Path(args.run_dir) / "best", "--out" if args.out else "export folder")
     paths = export_top(args.run_dir, top=args.top, formats=formats, out=args.out,
                        on_note=lambda text: sys.stderr.write(f"nas: note: {text}\n"))
     for p in paths:

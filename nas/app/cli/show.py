@@ -5,12 +5,13 @@ ARCH is anything :func:`nas.zoo.resolve_arch` accepts: a YAML file, a zoo name
 
 When ``--channels``, ``--layers``, ``--auxiliary`` or ``--dataset`` is given the
 model is compiled with ``space.build`` and measured: parameters without the
-auxiliary head (as quark0/darts ``count_parameters_in_MB`` does, REFERENCE §3.1),
+auxiliary head (as quark0/darts ``count_parameters_in_MB`` does, Liu et al., ICLR 2019, Table 1),
 plus the total with it when ``--auxiliary`` is set, and conv + linear MACs of one
 eval-mode forward pass at the dataset's input size (:mod:`nas.nn.measure`). The
-build settings come from the space's ``build_defaults`` for the dataset's family
-(cell spaces: CIFAR C=36, 20 cells; ImageNet C=48, 14 cells with the ImageNet
-stem, i.e. ``NetworkImageNet``; REFERENCE §3.5); the dataset defaults to cifar10.
+build settings are :func:`nas.settings.build_settings`: the space's ``build_defaults``
+for every dataset and for the dataset's family, then the flags (cell spaces: CIFAR
+C=36, 20 cells; ImageNet C=48, 14 cells with the ImageNet stem, i.e.
+``NetworkImageNet``; Liu et al., ICLR 2019, §3.3); the dataset defaults to cifar10.
 
 Everything is computed before anything is printed or written; the PNG is written
 atomically and only on success, so a bad input (exit 2) leaves no partial output.
@@ -35,12 +36,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                     "parameters and MACs.",
     )
     p.add_argument("arch", metavar="ARCH", help="YAML file, zoo name (e.g. darts-v2), Genotype(...) or |op~0|+... string")
-    positive = count_arg(1, what="a positive integer")
-    p.add_argument("--channels", type=positive, metavar="C", help="initial channels (cell spaces: DARTS' C)")
-    p.add_argument("--layers", type=positive, metavar="L", help="number of cells (NB201: cells per stage)")
+    from nas.limits import MAX_CHANNELS, MAX_LAYERS
+
+    p.add_argument("--channels", type=count_arg(1, what="a positive integer", maximum=MAX_CHANNELS), metavar="C",
+                   help="initial channels (cell spaces: DARTS' C)")
+    p.add_argument("--layers", type=count_arg(1, what="a positive integer", maximum=MAX_LAYERS), metavar="L",
+                   help="number of cells (NB201: cells per stage)")
     p.add_argument("--auxiliary", action="store_true", help="build with the auxiliary head and count it separately")
     p.add_argument("--dataset", metavar="NAME",
                    help="input shape and classes: cifar10 (default when building), cifar100, imagenet, digits, mnist, ...")
+    p.add_argument("--space", metavar="NAME|FILE",
+                   help="the search space of ARCH when it is defined in a space file (format: nas/space@1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--png", metavar="FILE", help="draw each cell as a DAG into this PNG file (needs matplotlib)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -48,38 +54,31 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 # -- datasets and build settings -------------------------------------------------------------
-def dataset_shape(name: str) -> tuple[int, int, int, str]:
-    """``(in_channels, num_classes, image_size, family)`` of a dataset name (no loading)."""
-    from evaluators.data import dataset_info
-
-    info = dataset_info(name)
-    return info.in_channels, info.num_classes, info.image_size, info.family
-
-
 def wants_model(args: argparse.Namespace) -> bool:
     return any(v not in (None, False) for v in (args.channels, args.layers, args.auxiliary, args.dataset))
 
 
-def build_settings(space: Any, family: str, args: argparse.Namespace) -> dict[str, Any]:
-    """``space.build`` keyword arguments: the family's ``build_defaults``, then the flags."""
-    settings = dict((getattr(space, "build_defaults", {}) or {}).get(family, {}))
-    if args.channels is not None:
-        settings["channels"] = args.channels
-    if args.layers is not None:
-        settings["layers"] = args.layers
-    if args.auxiliary:
-        settings["auxiliary"] = True
-    return settings
+def flag_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The build flags that were given (merged over the space's defaults by :func:`nas.settings.build_settings`)."""
+    return {"channels": args.channels, "layers": args.layers, "auxiliary": True if args.auxiliary else None}
 
 
 def measure(arch: Any, space: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Build the model and count parameters and MACs (imports torch)."""
     from nas.errors import ConfigError
 
+    from evaluators.data import dataset_info
+    from nas.settings import build_settings
+
     name = args.dataset or DEFAULT_DATASET
-    in_ch, classes, size, family = dataset_shape(name)
-    settings = build_settings(space, family, args)
-    model = space.build(arch, in_channels=in_ch, num_classes=classes, **settings)
+    info = dataset_info(name)
+    in_ch, classes, size = info.in_channels, info.num_classes, info.image_size
+    kwargs = build_settings(space, info, flag_settings(args))
+    first = [k for k in ("channels", "layers") if k in kwargs]  # the size first, then the space's options
+    settings = {k: kwargs[k] for k in [*first, *kwargs] if k not in ("in_channels", "num_classes")}
+    from nas.limits import build_model_checked  # parameter count checked on the meta device first
+
+    model = build_model_checked(lambda: space.build(arch, **kwargs), what=f"{arch.space} model")
     from nas.nn.measure import count_macs, count_params
 
     shape = (1, in_ch, size, size)
@@ -105,8 +104,16 @@ def measure(arch: Any, space: Any, args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from nas.errors import ConfigError
     from nas.app.render import arch_strings, render_arch, render_model
-    from nas.zoo import get_space, resolve_arch
+    from nas.zoo import get_space, resolve_arch, text_formats
 
+    if args.png:
+        from nas.limits import check_writable_file
+
+        check_writable_file(args.png, "--png")  # before any work; creates nothing
+    if args.space:
+        from nas.app.cli import use_space
+
+        use_space(args.space)
     arch = resolve_arch(args.arch)
     space = get_space(arch.space)
     space.validate(arch)
@@ -123,8 +130,7 @@ def run(args: argparse.Namespace) -> int:
             "space": arch.space,
             "key": arch.key,
             "arch": arch.to_dict(),
-            "genotype": strings.get("genotype"),
-            "nb201": strings.get("nb201"),
+            **{fmt: strings.get(fmt) for fmt in text_formats()},  # each registered space's string formats
             "params": None if model is None else model["params"],
             "params_with_aux": None if model is None else model["params_with_aux"],
             "macs": None if model is None else model["macs"],

@@ -1,7 +1,9 @@
 """``nas status RUN``: progress and the top-k trials of a run, read from its journal.
 
 Read-only: takes no lock, so it works while the driver runs. Whether a driver is running
-is read from the ``lock`` file's pid (checked on this host).
+is read from the ``lock`` file's pid (checked on this host). ``run.yaml``, every journal line
+and the snapshot are checked (:mod:`nas.app.runcheck`): a corrupt run is one ``nas: error:``
+line naming the file and line (exit 2).
 """
 from __future__ import annotations
 
@@ -47,8 +49,9 @@ def collect(run_dir: str | Path, top: int = 5) -> dict[str, Any]:
     import pandas as pd
 
     from nas.errors import ConfigError
-    from nas.app.progress import result_key
-    from nas.app.rundir import TRIALS, holder_alive, lock_holder, read_records, read_run_yaml, read_snapshot
+    from nas.types import trial_key
+    from nas.app.rundir import TRIALS, read_records, read_run_yaml, read_snapshot
+    from nas.app.runlock import holder_alive, lock_holder
 
     path = Path(run_dir)
     doc = read_run_yaml(path)
@@ -81,8 +84,7 @@ def collect(run_dir: str | Path, top: int = 5) -> dict[str, Any]:
     keep = ("id", "key", "status", "metrics", "error", "seconds", "info", "arch")
     rows = [{k: trials[i].get(k) for k in keep} | {"score": float(df.at[i, "score"])} for i in ranked.index]
     for row, i in zip(rows, ranked.index):
-        if row["key"] is None:  # one-shot trial: the derived architecture's key
-            row["key"] = result_key(trials[i])
+        row["key"] = trial_key(trials[i])  # the result's architecture if any (e.g. one-shot), else the proposal's
     out["best"] = rows[0] if rows else None
     out["top"] = rows[:top]
     return out

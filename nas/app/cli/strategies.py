@@ -34,6 +34,7 @@ def options_of(factory: Any) -> dict[str, Any]:
 
 def describe() -> list[dict[str, Any]]:
     from nas.registry import STRATEGIES, load_plugins
+    from nas.types import DEFAULT_RUNNER
 
     load_plugins()
     rows = []
@@ -46,7 +47,7 @@ def describe() -> list[dict[str, Any]]:
         else:
             row["options"] = options_of(factory)
             row["multi_objective"] = bool(getattr(factory, "supports_multi_objective", False))
-            row["one_shot"] = bool(getattr(factory, "one_shot", False))
+            row["trial_runner"] = str(getattr(factory, "trial_runner", DEFAULT_RUNNER))  # what runs its trials
         rows.append(row)
     return rows
 

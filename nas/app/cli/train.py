@@ -7,6 +7,11 @@ or a hand-designed baseline (``resnet20``, ``resnet56``, ``resnet18``, ``mobilen
 protocol, ``--recipe search`` the short proxy; every recipe field has a flag. Results go to
 ``--out`` (default ``runs/train-<name>-<timestamp>/``); ``--resume --out DIR`` continues an
 interrupted run with its stored settings. See :mod:`nas.app.train_run`.
+
+Flags are checked before any work: ``--cutout`` must be >= 0, ``--channels``/``--layers``
+are bounded by :data:`nas.limits.MAX_CHANNELS`/:data:`nas.limits.MAX_LAYERS`, the model's
+parameter count by :data:`nas.limits.MAX_PARAMS`, and ``--out`` must be a place where files
+can be created.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import argparse
 from typing import Any
 
 from nas.app.cli import count_arg
+from nas.limits import MAX_CHANNELS, MAX_LAYERS
 
 #: flag dest -> type for every ``TrainRecipe`` field (tests check this covers them all)
 RECIPE_FIELDS: dict[str, type] = {
@@ -58,11 +64,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         if typ is bool:
             g.add_argument(flag, action=argparse.BooleanOptionalAction, help=_HELP[name])
         else:
-            kind = count_arg(1) if name in ("epochs", "batch_size") else typ
+            kind = count_arg(1) if name in ("epochs", "batch_size") else count_arg(0) if name == "cutout" else typ
             g.add_argument(flag, type=kind, metavar="N" if typ is int else "X", help=_HELP[name])
     g = p.add_argument_group("model and run")
-    g.add_argument("--channels", type=count_arg(1), help="initial channels C (cell spaces: 36 on CIFAR)")
-    g.add_argument("--layers", type=count_arg(1), help="cells L (cell spaces: 20 on CIFAR) or cells per stage (nb201)")
+    g.add_argument("--channels", type=count_arg(1, maximum=MAX_CHANNELS),
+                   help="initial channels C (cell spaces: 36 on CIFAR)")
+    g.add_argument("--layers", type=count_arg(1, maximum=MAX_LAYERS),
+                   help="cells L (cell spaces: 20 on CIFAR) or cells per stage (nb201)")
+    g.add_argument("--space", metavar="NAME|FILE",
+                   help="the search space of ARCH when it is defined in a space file (format: nas/space@1)")
     g.add_argument("--seed", type=int, help="seed of weights, batch order and augmentation (default 0)")
     g.add_argument("--data-seed", type=int, help="seed of the train/val split (default: --seed)")
     g.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
@@ -80,6 +90,11 @@ def run(args: argparse.Namespace) -> int:
     given.pop("command", None)
     resume = bool(given.pop("resume", False))
     given.pop("debug", None)
+    space = given.pop("space", None)
+    if space:
+        from nas.app.cli import use_space
+
+        use_space(space)
     from pathlib import Path
 
     from nas.app.train_run import check_resume, read_train_yaml, run_training

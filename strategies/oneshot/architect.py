@@ -1,4 +1,4 @@
-"""The DARTS architecture step, first and second order (Liu et al. 2019, §2.3, eqs. 6-8; REFERENCE §4.3).
+"""The DARTS architecture step, first and second order (Liu et al., ICLR 2019, §2.3, eqs. 6-8).
 
 The bilevel problem min_α L_val(w*(α), α) s.t. w*(α) = argmin_w L_train(w, α) is
 approximated with one unrolled weight step ``w′ = w − ξ·∇_w L_train(w, α)``; the
@@ -14,7 +14,7 @@ architecture gradient is then
   accordingly" when momentum is used). The Hessian-vector product is the central finite
   difference ``[∇_α L_train(w⁺, α) − ∇_α L_train(w⁻, α)] / (2ε)`` with
   ``w± = w ± ε·∇_{w′}L_val(w′, α)`` and ``ε = 0.01 / ‖∇_{w′}L_val(w′, α)‖₂``. The division is
-  by ``2ε`` (khanrc/pt.darts divides by 2 and multiplies by ε, REFERENCE pitfall 4).
+  by ``2ε`` (khanrc/pt.darts divides by 2 and multiplies by ε, which is not the paper's eq. 8).
 
 The alphas are then updated by Adam (lr 3e-4, betas (0.5, 0.999), weight decay 1e-3 as L2 on
 the gradient, quark0 ``architect.py``).
