@@ -2,7 +2,7 @@
 
 For every space: ``sample``, ``mutate``, ``encode``, ``decode`` and the canonical
 ``key`` (operations per second), then the time to build DARTS-V2 as
-``NetworkCIFAR(C=36, layers=20)`` (REFERENCE §3.1), the evaluation network.
+``NetworkCIFAR(C=36, layers=20)`` (quark0/darts cnn/model.py), the evaluation network.
 
 Keys are measured twice:
 

@@ -47,7 +47,7 @@ def darts_v2():
         from nas.zoo import load_genotype
 
         return load_genotype("darts-v2")
-    except Exception:  # noqa: BLE001 - zoo not available: parse the REFERENCE §2.1 genotype
+    except Exception:  # noqa: BLE001 - zoo not available: parse quark0/darts' DARTS_V2 genotype
         from nas.arch import Architecture
         from nas.genotype import parse_genotype
 

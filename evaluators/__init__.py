@@ -1,7 +1,7 @@
 """First-party evaluators, registered lazily in :data:`nas.registry.EVALUATORS`.
 
 Entries are ``"module:attr"`` strings so that importing this package (and
-``nas``) never imports torch or Ray (DESIGN §1).
+``nas``) never imports torch or Ray (README, "Code layout").
 """
 from __future__ import annotations
 

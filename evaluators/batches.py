@@ -13,7 +13,7 @@ crop offsets, flips, cutout centres), which makes training reproducible and
 resumable from the generator's state.
 
 The augmentations reproduce the torchvision pipeline of quark0/darts
-``_data_transforms_cifar10`` (REFERENCE §3.5): ``RandomCrop(32, padding=4)``
+``_data_transforms_cifar10`` (cnn/utils.py): ``RandomCrop(32, padding=4)``
 (zero padding in pixel space, i.e. before ``Normalize``), ``RandomHorizontalFlip``,
 ``Normalize(mean, std)``, then ``Cutout(length)`` (DARTS ``utils.Cutout``: a
 ``length``×``length`` square, centre uniform over the image, clipped at the

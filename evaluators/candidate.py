@@ -37,6 +37,8 @@ from nas.types import Proposal, Result
 #: proposal.config keys that change the recipe; every other key is a ``build`` option.
 RECIPE_KEYS = frozenset(f.name for f in dataclasses.fields(TrainRecipe))
 LATENCY_REPEATS = 3
+#: per-epoch columns kept in ``Result.report["history"]`` (deterministic: no wall times)
+HISTORY_KEYS = ("epoch", "lr", "train_loss", "train_acc", "val_acc")
 
 
 def trial_seed(seed: int, trial_id: str) -> int:
@@ -111,12 +113,14 @@ class TrialRecord:
         self.timeout = getattr(config, "trial_timeout", None)
         self.deadline = None if self.timeout is None else self.start + float(self.timeout)
         self.resumed_from = 0  # the checkpoint epoch training continued from
+        self.keep_checkpoint = False  # a rung below the maximum budget: a promotion may continue it
 
     def done(self, status: str, error: str | None = None, metrics: dict[str, float] | None = None,
              report: dict[str, Any] | None = None, arch: Any = None) -> Result:
         worker = dict(self.worker)
         if self.checkpoint is not None:
-            self.checkpoint.unlink(missing_ok=True)
+            if not (self.keep_checkpoint and status == "ok"):
+                self.checkpoint.unlink(missing_ok=True)
             worker["resumed_from_epoch"] = self.resumed_from
         return Result(status, metrics or {}, error, worker, report or {},  # type: ignore[arg-type]
                       cost=time.monotonic() - self.start, arch=arch)
@@ -163,22 +167,33 @@ def evaluate_candidate(
     checkpoints every epoch and a re-run of the same proposal continues from the
     last finished epoch (``worker["resumed_from_epoch"]``; a checkpoint written with
     other settings, or unreadable, is discarded); the checkpoint is removed once a
-    result is returned. With ``weights_path`` the trained ``state_dict`` (CPU tensors)
+    result is returned, except after an ok rung below the maximum budget.
+
+    Fidelity (``proposal.budget``, Li et al., JMLR 2018): training stops after ``budget``
+    epochs of the recipe's schedule (``epochs``, the maximum budget) and the checkpoint is
+    kept, so that a promotion (a proposal of the same ``lineage`` with a higher budget)
+    continues from it: seed and checkpoint are the lineage's (:attr:`Proposal.trial`), and the
+    promoted model is exactly the one trained straight to the higher budget (CPU). With
+    ``weights_path`` the trained ``state_dict`` (CPU tensors)
     of an ok trial is written there atomically, for ``nas export``.
     """
     device = torch.device(device)
-    ckpt = checkpoint_path(checkpoint_dir, proposal.id) if checkpoint_dir is not None else None
+    ckpt = checkpoint_path(checkpoint_dir, proposal.trial) if checkpoint_dir is not None else None
     trial = TrialRecord(device, config, ckpt)
     if proposal.arch is None:
         return trial.done("failed", f"proposal has no architecture to train (runner {proposal.runner!r})")
     info = data.info
-    seed = trial_seed(config.seed, proposal.id)
+    seed = trial_seed(config.seed, proposal.trial)
     overrides = dict(proposal.config)
     shape = input_shape(info)
     try:
         recipe = TrainRecipe.from_config(config, **{k: v for k, v in overrides.items() if k in RECIPE_KEYS})
     except Exception as e:  # noqa: BLE001 - e.g. epochs=0 in proposal.config
         return trial.done("failed", f"bad trial settings: {e}")
+    budget = proposal.budget
+    if budget is not None and not 1 <= budget <= recipe.epochs:
+        return trial.done("failed", f"bad trial settings: budget {budget} is not in 1..{recipe.epochs} epochs")
+    trial.keep_checkpoint = budget is not None and budget < recipe.epochs
     try:
         torch.manual_seed(seed)  # deterministic initial weights
         model = space.build(proposal.arch, **build_settings(space, info, config, overrides, exclude=RECIPE_KEYS))
@@ -187,9 +202,15 @@ def evaluate_candidate(
         if is_machine_fault(e):
             raise as_machine_fault(e) from e
         return trial.done("failed", f"build failed: {type(e).__name__}: {e}")
+    if getattr(config, "proxies", None):  # zero-cost proxies on one minibatch, before training
+        from evaluators.proxies import proxy_metrics
+
+        size.update(proxy_metrics(space, proposal.arch, build_settings(space, info, config, overrides,
+                                                                       exclude=RECIPE_KEYS),
+                                  config.proxies, data, config.batch_size, config.seed, seed))
     try:
         outcome = train(model, data, recipe, device=device, seed=seed, deadline=trial.deadline, checkpoint=ckpt,
-                        discard_stale=True)
+                        discard_stale=True, stop_at=budget)
         trial.resumed_from = outcome.resumed_from
         latency = latency_ms(model, shape)
     except Exception as e:  # noqa: BLE001 - e.g. a shape error in forward: the candidate fails, not the search
@@ -203,4 +224,5 @@ def evaluate_candidate(
         "train_seconds": outcome.train_seconds,
         "epochs": outcome.epochs,
     }
-    return trial.done("ok", None, metrics)
+    return trial.done("ok", None, metrics, {"history": [{k: row[k] for k in HISTORY_KEYS if k in row}
+                                                        for row in outcome.history]})

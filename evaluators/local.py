@@ -1,4 +1,4 @@
-"""The ``local`` evaluator: trains candidates one at a time in this process (DESIGN §3).
+"""The ``local`` evaluator: trains candidates one at a time in this process (README, "Evaluators").
 
 ``submit`` only queues; ``results`` runs the oldest queued trial to completion
 and returns it, so the driver's loop (ask → submit → results → journal → tell)
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluators.base import Evaluator
+from evaluators.proxies import check_proxies
 from nas.errors import ConfigError
 from nas.layout import CHECKPOINTS, trial_weights_path
 from nas.types import Proposal, Result
@@ -35,6 +36,7 @@ class LocalEvaluator(Evaluator):
     def __init__(self, space: Any, config: Any, *, run_dir: str | Path | None = None,
                  data: Any = None, device: Any = None) -> None:
         super().__init__(space, config, run_dir=run_dir)
+        check_proxies(getattr(config, "proxies", None) or [])  # bad names: exit 2 before any write
         self._data = data
         self._device_spec = device if device is not None else config.device
         self._device: Any = None

@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluators.base import Evaluator
+from evaluators.proxies import check_proxies
 from evaluators.ray_resources import RayOptions, ResourcePlan, plan_resources
 from evaluators.ray_worker import probe_data, run_trial
 from nas.errors import ConfigError, MachineFault, NasError, as_machine_fault, is_machine_fault
@@ -132,6 +133,7 @@ class RayEvaluator(Evaluator):
     def __init__(self, space: Any, config: Any, *, run_dir: str | Path | None = None,
                  evaluate: str | None = None, evaluate_kwargs: dict[str, Any] | None = None) -> None:
         super().__init__(space, config, run_dir=run_dir)
+        check_proxies(getattr(config, "proxies", None) or [])  # bad names: exit 2 before any write
         self.options = RayOptions.from_mapping(getattr(config, "evaluator_options", None))
         self.evaluate = evaluate  # None: the proposal's trial runner (nas.registry.TRIALS)
         self.evaluate_kwargs = dict(evaluate_kwargs or {})
@@ -242,8 +244,7 @@ class RayEvaluator(Evaluator):
         self.connect()
         ckpt, weights = self.checkpoint_dir, self.weights_path(proposal.id)
         payload = {
-            "proposal": {"id": proposal.id, "arch": None if proposal.arch is None else proposal.arch.to_dict(),
-                         "config": dict(proposal.config), "info": {}, "runner": proposal.runner},
+            "proposal": {**proposal.to_dict(), "info": {}},  # budget and lineage travel (promotions)
             "config": self._payload_config(),
             "device": self._device(),
             "checkpoint_dir": None if ckpt is None else str(ckpt),

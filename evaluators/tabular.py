@@ -1,8 +1,8 @@
 """The ``tabular`` evaluator: NAS-Bench-201 architectures answered from a CSV table.
 
-NAS-Bench-201 (Dong & Yang 2020; REFERENCE §8, §9) trained every one of the 15,625 cells,
+NAS-Bench-201 (Dong & Yang, ICLR 2020) trained every one of the 15,625 cells,
 so a search can be *simulated*: instead of training, look the architecture up. The
-protocol of the published NB201 search results (REFERENCE §9):
+protocol of the published NB201 search results (Dong & Yang, ICLR 2020, §5):
 
 * the **search signal** (``Result.metrics["val_acc"]``) is the 12-epoch validation accuracy,
   column ``cifar10_valid_acc_12ep`` by default;
@@ -18,6 +18,15 @@ same shape works: a column ``arch`` of NB201 strings (``|op~0|+|op~0|op~1|+|...|
 numeric columns. The cost spec is a sum of ``number*column``, ``column`` or ``number``
 terms, parsed here (never ``eval``'d). A copy of the NB201 CIFAR-10 table ships as package
 data (``evaluators/tables/nb201_cifar10.csv``, provenance in its ``README.md``).
+
+Fidelities (Li et al., JMLR 2018): a proposal with a ``budget`` (epochs) is answered from that
+fidelity's column. Option ``fidelities`` maps epochs to columns; by default those of ``12:
+cifar10_valid_acc_12ep, 200: cifar10_valid_acc_200ep`` the table has (the packaged table has only
+these two; any other budget fails the trial, naming them). Cost: ``epochs * epoch_time +
+eval_time`` (options ``epoch_time``, ``eval_time``; default columns ``train_time_per_epoch_s``,
+``valid_eval_time_s``); a promotion pays only the epochs it adds, ``(budget - from_budget) *
+epoch_time + eval_time``. NB201 trained both columns separately, so a promoted architecture's
+200-epoch value is the table's, not a continuation of its 12-epoch run.
 
 Other metrics: ``params`` (from ``params_mb``·1e6 or ``params`` when the table has it) and
 ``macs``, from a ``macs`` option naming a column or else counted exactly from the cell (see
@@ -46,6 +55,10 @@ DEFAULT_TABLE = TABLES_DIR / "nb201_cifar10.csv"
 DEFAULT_SIGNAL = "cifar10_valid_acc_12ep"
 DEFAULT_REPORT = "cifar10_test_acc_200ep"
 DEFAULT_COST = "12*train_time_per_epoch_s + valid_eval_time_s"
+#: the NB201 fidelities (epochs -> validation column), used where the table has the column
+DEFAULT_FIDELITIES: dict[int, str] = {12: "cifar10_valid_acc_12ep", 200: "cifar10_valid_acc_200ep"}
+DEFAULT_EPOCH_TIME = "train_time_per_epoch_s"
+DEFAULT_EVAL_TIME = "valid_eval_time_s"
 
 _TERM = re.compile(
     r"^(?:(?P<num>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
@@ -191,13 +204,13 @@ def load_table(path: str | Path | None = None, arch_column: str = "arch") -> Tab
 
 def nb201_macs(ops: Sequence[str], *, num_classes: int = 10, resolution: int = 32,
                channels: int = 16, layers: int = 5) -> int:
-    """Exact conv/linear MACs of ``TinyNetwork(C, N)`` with this cell (REFERENCE §8.2, §8.3).
+    """Exact conv/linear MACs of ``TinyNetwork(C, N)`` with this cell (Dong & Yang, ICLR 2020, §2).
 
-    Counted as in REFERENCE §8.3 (``out_elems·Cin/groups·kh·kw`` for convs, ``in·out`` for the
+    Counted as (``out_elems·Cin/groups·kh·kw`` for convs, ``in·out`` for the
     classifier; BN, pooling and sums are free): stem 3×3 conv, three stages of ``layers``
     cells, two ResNet basic blocks (3×3 s2, 3×3, 1×1 shortcut) and the classifier. Every
     ``nor_conv`` edge is counted even on a dead path, as a profiler of the built model
-    would. Reproduces §8.3: CIFAR-10 7,783,040 (no conv) to 220,119,680 (all 3×3).
+    would. On CIFAR-10: 7,783,040 (no conv) to 220,119,680 (all 3×3).
     """
     n3 = sum(op == "nor_conv_3x3" for op in ops)
     n1 = sum(op == "nor_conv_1x1" for op in ops)
@@ -234,7 +247,8 @@ class TabularEvaluator(Evaluator):
         super().__init__(space, config, run_dir=run_dir)
         opts: dict[str, Any] = dict(getattr(config, "evaluator_options", None) or {})
         opts.update(options)
-        accepted = {"table", "signal", "report", "cost", "macs", "num_classes", "resolution"}
+        accepted = {"table", "signal", "report", "cost", "macs", "num_classes", "resolution", "fidelities",
+                    "epoch_time", "eval_time"}
         bad = sorted(set(opts) - accepted)
         if bad:
             raise ConfigError(f"evaluator 'tabular' got unexpected option(s) {', '.join(bad)}; "
@@ -260,6 +274,12 @@ class TabularEvaluator(Evaluator):
         elif t.has("params"):
             self._params = t.column("params")
         self._index_col = t.column("arch_index") if t.has("arch_index") else None
+        self.fidelities = _fidelities(opts.get("fidelities"), t)
+        self._fidelity = {e: t.column(c) for e, c in self.fidelities.items()}
+        self._epoch_time = self._eval_time = None
+        if self.fidelities:
+            self._epoch_time = t.column(_column_name(opts.get("epoch_time", DEFAULT_EPOCH_TIME), "epoch_time"))
+            self._eval_time = t.column(_column_name(opts.get("eval_time", DEFAULT_EVAL_TIME), "eval_time"))
         self._queue: deque[tuple[str, Result]] = deque()
         self._rows: dict[tuple, int] = {}  # Architecture.spec -> row
 
@@ -283,14 +303,28 @@ class TabularEvaluator(Evaluator):
         self._rows[arch.spec] = row
         return row
 
-    def lookup(self, arch: Architecture) -> Result:
-        """The :class:`Result` for ``arch`` (``failed`` if it is missing or has no value)."""
+    def lookup(self, arch: Architecture, budget: int | None = None, from_budget: int = 0) -> Result:
+        """The :class:`Result` for ``arch`` (``failed`` if it is missing or has no value).
+
+        With ``budget`` (epochs) the signal is that fidelity's column and the cost the epochs
+        added since ``from_budget`` plus one evaluation (see the module docstring).
+        """
         try:
             row = self.row_of(arch)
         except InvalidArchitecture as e:
             return Result("failed", error=str(e), worker={"evaluator": self.name})
-        signal, report = self._signal[row], self._report[row]
-        cost = sum(w * (1.0 if col is None else col[row]) for w, col in self._cost)
+        report = self._report[row]
+        if budget is None:
+            signal = self._signal[row]
+            cost = sum(w * (1.0 if col is None else col[row]) for w, col in self._cost)
+        elif budget not in self._fidelity:
+            have = ", ".join(str(e) for e in sorted(self.fidelities)) or "none"
+            return Result("failed", error=f"budget {budget} epochs is not a fidelity of {self.table.path.name} "
+                                         f"(it has: {have})", worker={"evaluator": self.name})
+        else:
+            assert self._epoch_time is not None and self._eval_time is not None
+            signal = self._fidelity[budget][row]
+            cost = (budget - min(max(from_budget, 0), budget)) * self._epoch_time[row] + self._eval_time[row]
         if not (math.isfinite(signal) and math.isfinite(cost)):
             return Result("failed", error=f"table row {row} has no {self.signal!r} or cost value",
                           worker={"evaluator": self.name}, cost=cost if math.isfinite(cost) else None)
@@ -316,7 +350,7 @@ class TabularEvaluator(Evaluator):
         elif proposal.arch is None:
             res = Result("failed", error="the tabular evaluator needs an architecture")
         else:
-            res = self.lookup(proposal.arch)
+            res = self.lookup(proposal.arch, proposal.budget, proposal.from_budget)
         self._queue.append((proposal.id, res))
 
     def results(self, timeout: float | None = None) -> list[tuple[str, Result]]:
@@ -329,13 +363,34 @@ class TabularEvaluator(Evaluator):
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "table": str(self.table.path), "rows": len(self.table.raw),
-                "signal": self.signal, "report": self.report, "cost": self.cost_spec}
+                "signal": self.signal, "report": self.report, "cost": self.cost_spec,
+                "fidelities": {str(e): c for e, c in sorted(self.fidelities.items())}}
 
 
 def _column_name(value: Any, option: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"evaluator 'tabular': option {option!r} must be a column name, got {value!r}")
     return value
+
+
+def _fidelities(value: Any, table: Table) -> dict[int, str]:
+    """Option ``fidelities``: ``{epochs: column}``, a mapping or ``"12:col,200:col"`` (unset: the defaults the table has)."""
+    if value is None:
+        return {e: c for e, c in DEFAULT_FIDELITIES.items() if table.has(c)}
+    if isinstance(value, str):
+        value = dict(part.partition(":")[::2] for part in value.split(","))
+    if not isinstance(value, Mapping) or not value:
+        raise ConfigError(f"evaluator 'tabular': option 'fidelities' must map epochs to columns "
+                          f"(e.g. '12:col12,200:col200'), got {value!r}"[:300])
+    out: dict[int, str] = {}
+    for epochs, col in value.items():
+        text = str(epochs).strip()
+        if isinstance(epochs, bool) or not text.isdigit() or int(text) < 1:
+            raise ConfigError(f"evaluator 'tabular': option 'fidelities': epochs must be an integer >= 1, "
+                              f"got {epochs!r}")
+        out[int(text)] = _column_name(str(col).strip(), "fidelities")
+        table.column(out[int(text)])  # a missing or non-numeric column is a ConfigError now
+    return out
 
 
 def _positive_int(value: Any, option: str) -> int:

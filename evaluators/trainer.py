@@ -212,6 +212,7 @@ def train(
     checkpoint: str | Path | None = None,
     discard_stale: bool = False,
     start_epoch: int = 0,
+    stop_at: int | None = None,
     on_epoch: Callable[[dict[str, float]], Any] | None = None,
     log_csv: str | Path | None = None,
 ) -> TrainOutcome:
@@ -226,6 +227,12 @@ def train(
     (training starts over). ``outcome.resumed_from`` (and ``resumed_from`` of a raised
     :class:`TrialError`) is the epoch it resumed from.
     ``on_epoch(row)`` is called after each epoch; it may raise :class:`StopTraining`.
+
+    ``stop_at`` (a rung of a multi-fidelity search) ends training after that many epochs of
+    the schedule of ``recipe.epochs`` (the maximum budget). Continuing the checkpoint later
+    with a higher ``stop_at`` gives bit-for-bit (CPU) the model trained straight to it: the
+    checkpoint holds the optimizer, scheduler and RNG states. A checkpoint already past
+    ``stop_at`` cannot be rewound and is ignored (training starts over).
     """
     device = torch.device(device)
     torch.manual_seed(seed)  # drop-path masks and dropout draw from the global generator
@@ -243,6 +250,9 @@ def train(
     state = None
     if checkpoint is not None:
         state = load_checkpoint(checkpoint, recipe, seed, discard_stale=discard_stale)
+    end = recipe.epochs if stop_at is None else min(int(stop_at), recipe.epochs)
+    if state is not None and int(state["epoch"]) > end:
+        state = None
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -259,7 +269,7 @@ def train(
     crit = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     oom: str | None = None
     try:
-        while epoch < recipe.epochs:
+        while epoch < end:
             t0 = time.perf_counter()
             lr = opt.param_groups[0]["lr"]
             if recipe.drop_path > 0 and hasattr(model, "drop_path_prob"):

@@ -1,4 +1,4 @@
-"""Cells as ``networkx`` DAGs with operations on edges (DESIGN §2).
+"""Cells as ``networkx`` DAGs with operations on edges (README, "Architecture format").
 
 Node names and attributes:
 

@@ -61,6 +61,9 @@ class SearchConfig:
     layers: int | None = None
     trial_timeout: float | None = None  # seconds per trial
     keep_weights: int | None = 5       # trained weights kept for the top-k trials; None = all, 0 = none
+    #: zero-cost proxies (evaluators/proxies.py) scored on one minibatch before each trial's training,
+    #: journaled as metrics ``proxy_NAME`` (and ``proxy_seconds``); their time is part of the trial's cost
+    proxies: list[str] = field(default_factory=list)
     # bookkeeping
     seed: int = 0
     name: str | None = None
@@ -147,6 +150,11 @@ def _coerce(key: str, value: Any, annotation: Any, where: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: field {key!r} must be a mapping")
         return dict(value)
+    if ann.startswith("list"):  # list[str]: a YAML list of names (a single name is accepted too)
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) and v for v in items):
+            raise ConfigError(f"{where}: field {key!r} must be a list of names, got {value!r}")
+        return list(items)
     base = ann.split("|")[0].strip()
     typ = _TYPES[base]
     if typ is bool:

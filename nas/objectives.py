@@ -1,8 +1,8 @@
-"""Search objectives (DESIGN §3).
+"""Search objectives (README, "nas search").
 
 * ``accuracy``: maximize ``val_acc``.
 * ``mnas``: maximize ``ACC(m) · (MACs(m)/T)^w`` with ``w = -0.07`` (MnasNet soft
-  constraint, REFERENCE §7.1/§7.6); ``T`` defaults to 400M MACs as for EfficientNet-B0.
+  constraint, Tan et al., CVPR 2019, §3; Tan & Le, ICML 2019, §4); ``T`` defaults to 400M MACs as for EfficientNet-B0.
 * ``pareto``: two objectives, maximize ``val_acc`` and minimize ``macs`` (or
   ``latency_ms``). Only strategies with ``supports_multi_objective`` accept it.
 
@@ -22,7 +22,7 @@ from nas.errors import ConfigError
 from nas.registry import OBJECTIVES
 from nas.types import Result
 
-#: default MACs target ``T`` of ``mnas`` (EfficientNet-B0, REFERENCE §7.1)
+#: default MACs target ``T`` of ``mnas`` (EfficientNet-B0, Tan & Le, ICML 2019, §4)
 MNAS_TARGET = 400e6
 
 

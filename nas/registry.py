@@ -3,7 +3,7 @@
 Modelled on timm/torchvision builders: a registry maps a name to a callable and
 fails loudly on unknown names and on keyword arguments the callable does not
 accept. Entries may be registered *lazily* as ``"module:attr"`` strings so that
-listing strategies never imports torch, Ray or Optuna (DESIGN §1).
+listing strategies never imports torch, Ray or Optuna (README, "Code layout").
 
 The core never imports spaces, strategies or evaluators by name:
 :func:`load_plugins` imports the three first-party packages (which register
@@ -204,6 +204,11 @@ ONESHOT = Registry("one-shot method")
 #: trial runners by ``Proposal.runner``: ``fn(space, proposal, config, data, *, device,
 #: checkpoint_dir=None, weights_path=None) -> Result`` ("train": evaluators.candidate)
 TRIALS = Registry("trial runner")
+#: hand-designed baselines and literature architectures: ``fn(info, **options) -> nn.Module``
+#: (filled lazily by ``nas.app.baselines`` from ``nas.nn.baselines.CATALOG`` and ``nas.zoo``)
+BASELINES = Registry("baseline")
+# the leaderboard's trial runner: trains one (model, seed) pair of ``nas compare`` (application floor, lazy)
+TRIALS.add("compare", "nas.app.compare:run_compare_trial", "one (model, seed) pair of nas compare")
 
 _PLUGINS_LOADED = False
 

@@ -44,6 +44,14 @@ class Proposal:
     settings for the runner (for ``train``: build and recipe overrides such as
     EfficientNet's resolution). ``info`` is provenance recorded in the journal (e.g.
     ``{"parent": "t00003", "mutation": "op"}``); evaluators ignore it.
+
+    Fidelity (multi-fidelity strategies: Li et al., JMLR 2018; Li et al., MLSys 2020):
+    ``budget`` is the number of epochs to train to (``None``: the recipe's ``epochs``, the
+    config's). The recipe's ``epochs`` stays the length of the learning-rate schedule, so a
+    rung stops part-way through one schedule defined on the maximum budget. ``lineage`` is
+    the id of the trial this proposal continues (a *promotion*): its seed and checkpoint are
+    the lineage's, so training continues from the epoch that trial reached (``from_budget``)
+    and is never redone. ``None``: the proposal is its own lineage.
     """
 
     id: str
@@ -51,9 +59,24 @@ class Proposal:
     config: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     runner: str = DEFAULT_RUNNER
+    budget: int | None = None
+    lineage: str | None = None
+    from_budget: int = 0
+
+    @property
+    def trial(self) -> str:
+        """The trial identity that fixes seed and checkpoint: ``lineage`` or, without one, ``id``."""
+        return self.lineage or self.id
+
+    @property
+    def dedup_key(self) -> str | None:
+        """The architecture key, with ``@budget`` for a fidelity proposal (what is evaluated only once)."""
+        if self.arch is None:
+            return None
+        return self.arch.key if self.budget is None else f"{self.arch.key}@{self.budget}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "id": self.id,
             "arch": None if self.arch is None else self.arch.to_dict(),
             "key": None if self.arch is None else self.arch.key,
@@ -61,6 +84,11 @@ class Proposal:
             "info": dict(self.info),
             "runner": self.runner,
         }
+        if self.budget is not None:  # older journals have none: they read as None (the config's epochs)
+            d["budget"] = self.budget
+        if self.lineage is not None:
+            d["lineage"], d["from_budget"] = self.lineage, self.from_budget
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Proposal":
@@ -69,6 +97,9 @@ class Proposal:
         return cls(
             id=str(d["id"]), arch=arch, config=dict(d.get("config") or {}), info=dict(d.get("info") or {}),
             runner=str(d.get("runner") or DEFAULT_RUNNER),
+            budget=None if d.get("budget") is None else int(d["budget"]),
+            lineage=None if d.get("lineage") is None else str(d["lineage"]),
+            from_budget=int(d.get("from_budget") or 0),
         )
 
 
@@ -155,6 +186,14 @@ def trial_key(record: Mapping[str, Any]) -> str | None:
         return str(record["key"])
     arch = trial_arch(record)
     return None if arch is None else arch.key
+
+
+def trial_dedup_key(record: Mapping[str, Any]) -> str | None:
+    """:attr:`Proposal.dedup_key` of a journal record: its ``key``, with ``@budget`` when it has one."""
+    key = record.get("key")
+    if key is None:
+        return None
+    return str(key) if record.get("budget") is None else f"{key}@{int(record['budget'])}"
 
 
 def trial_runner(record: Mapping[str, Any]) -> str:

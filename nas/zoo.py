@@ -161,7 +161,21 @@ def _from_text(text: str, readers: list[Any]) -> Architecture:
     if len({msg for _, msg in errors}) == 1:
         raise InvalidArchitecture(errors[0][1])
     fmt = (getattr(readers[0], "text_formats", ()) or ("architecture",))[0]
-    raise InvalidArchitecture(f"{fmt} string is valid in no space: " + "; ".join(f"{n}: {m}" for n, m in errors))
+    by_reason: dict[str, list[str]] = {}  # spaces that fail for the same reason share one entry
+    for name, msg in errors:
+        by_reason.setdefault(msg, []).append(name)
+    shown = [f"{_names(names)}: {msg}" for msg, names in list(by_reason.items())[:MAX_REASONS]]
+    if len(by_reason) > MAX_REASONS:
+        shown.append(f"and {len(by_reason) - MAX_REASONS} other reason(s)")
+    raise InvalidArchitecture(f"{fmt} string is valid in no space: " + "; ".join(shown))
+
+
+#: how many distinct reasons a "valid in no space" error lists (one line, however many spaces)
+MAX_REASONS = 3
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names) if len(names) <= 3 else f"{', '.join(names[:2])} and {len(names) - 2} more"
 
 
 __all__ = ["ALIASES", "get_space", "list_genotypes", "load_genotype", "registered_spaces", "resolve_arch",

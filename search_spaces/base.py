@@ -147,6 +147,13 @@ class SearchSpace(ABC):
         """
         return None
 
+    # -- predictor encodings (used by strategies.predictor) ----------------------------------
+    def path_encoding(self, arch: Architecture) -> list[int] | None:
+        """BANANAS' path encoding of ``arch`` (White et al., AAAI 2021, §5): one 0/1 entry per possible
+        input-to-output path (a sequence of ops), 1 where ``arch`` has that path. None (the default)
+        when the space offers none; predictors then use the one-hot of :meth:`encode` alone."""
+        return None
+
     # -- one-shot search: the supernet a space offers (used by strategies.oneshot) ----------
     #: supernet settings per dataset family, merged like ``build_defaults`` ("*": every family)
     supernet_defaults: ClassVar[dict[str, dict[str, Any]]] = {}

@@ -35,7 +35,7 @@ space without the file (:func:`nas.config.pin_space`).
 
 The shipped examples (``search_spaces/examples/``) are the DARTS space restricted to the
 RobustDARTS op sets S2 = {sep_conv_3x3, skip_connect} and S3 = {none, sep_conv_3x3,
-skip_connect} (Zela et al., ICLR 2020, §4); they resolve by name (``darts_s2``,
+skip_connect} (Zela et al., ICLR 2020, §3); they resolve by name (``darts_s2``,
 ``darts_s3``) and by path.
 """
 from __future__ import annotations
@@ -231,7 +231,7 @@ class FileCellSpace(TwoInputCellSpace):
     def supernet(self, **settings: Any) -> Any:
         """The DARTS search network over this space's ops (``nas.nn.supernet.DartsSupernet``).
 
-        As RobustDARTS searches its restricted spaces (Zela et al., ICLR 2020, §4): every edge
+        As RobustDARTS searches its restricted spaces (Zela et al., ICLR 2020, §3): every edge
         mixes :attr:`primitives` (``none`` included when the file lists it). Only for DARTS-shaped
         cells (two distinct inputs per node, add, output = all nodes). Settings as the ``darts``
         space's: ``channels``, ``layers``, ``num_classes``, ``in_channels``, ``alpha_init``.

@@ -171,6 +171,27 @@ class Nb201Space(SearchSpace):
         except InvalidArchitecture:
             return None
 
+    # -- path encoding (BANANAS, White et al., AAAI 2021, §5) ------------------------------
+    #: the cell's four input-to-output paths as edge indices into ``EDGES``: 0->3, 0->1->3, 0->2->3, 0->1->2->3
+    PATHS: ClassVar[tuple[tuple[int, ...], ...]] = ((3,), (0, 4), (1, 5), (0, 2, 5))
+
+    def path_encoding(self, arch: Architecture) -> list[int]:
+        """One entry per (path, sequence of non-``none`` ops on it): 4 + 16 + 16 + 64 = 100 entries;
+        1 where the cell computes that path (a ``none`` edge cuts every path through it)."""
+        choices = self.encode(arch)
+        real = len(self.ops) - 1  # op 0 is "none"
+        out: list[int] = []
+        for path in self.PATHS:
+            block = [0] * real ** len(path)
+            ops = [choices[e] for e in path]
+            if all(k > 0 for k in ops):
+                idx = 0
+                for k in ops:
+                    idx = idx * real + (k - 1)
+                block[idx] = 1
+            out += block
+        return out
+
     # -- the model ------------------------------------------------------------------------
     def lower(self, arch: Architecture, *, in_channels: int = 3, num_classes: int = 10, channels: int | None = None,
               layers: int | None = None, **options: Any) -> ModelSpec:
@@ -189,6 +210,43 @@ class Nb201Space(SearchSpace):
         assert arch.cells is not None
         nodes = [pairs for _, pairs in flat_cell(arch.cells[CELL])[0]]
         return ModelSpec("TinyNetwork", (nodes,), kwargs)
+
+    # -- one-shot search: the supernet this space offers (strategies.oneshot) ----------------
+    #: supernet size: the NB201 search network's C=16, N=5 (Dong & Yang, ICLR 2020, §5); tiny on digits
+    supernet_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "*": {"channels": 16, "layers": 5}, "digits": {"channels": 8, "layers": 1}}
+
+    def supernet(self, **settings: Any) -> Any:
+        """The NB201 search network (``nas.nn.supernet_nb201.NB201Supernet``; Dong & Yang 2020, §5).
+
+        A mixed op over all five ops (``none`` included) on each of the six edges, one shared
+        ``(6, 5)`` α matrix. Settings: ``channels`` (C, 16), ``layers`` (cells per stage N, 5),
+        ``num_classes`` (10), ``in_channels`` (3), ``alpha_init`` (``randn``: 1e-3·randn as the
+        DARTS code, default; ``zeros``).
+        """
+        from nas.errors import ConfigError
+
+        opts = take_options(self.name, settings, {"channels": 16, "num_classes": 10, "layers": 5,
+                                                  "in_channels": 3, "alpha_init": "randn"})
+        for key in ("channels", "num_classes", "layers", "in_channels"):
+            check_int(self.name, key, opts[key])
+        if opts["alpha_init"] not in ("randn", "zeros"):
+            raise ConfigError(f"space 'nb201': supernet option alpha_init must be 'randn' or 'zeros', "
+                              f"got {opts['alpha_init']!r}")
+        from nas.nn.supernet_nb201 import NB201Supernet
+
+        return NB201Supernet(opts["channels"], opts["layers"], opts["num_classes"], in_channels=opts["in_channels"],
+                             alpha_init=opts["alpha_init"], primitives=self.ops)
+
+    def derive(self, supernet: Any, meta: dict[str, Any] | None = None) -> Architecture:
+        """The NB201 rule (Dong & Yang 2020, §5): on every edge the op of largest weight, ``none`` included.
+
+        ``meta`` gains the NB201 string (``nb201``) of the derived cell.
+        """
+        nodes = [["add", [[op, state_name(i, 1)] for op, i in pairs]] for pairs in supernet.genotype()]
+        arch = Architecture(self.name, cells={CELL: assemble(nodes, [state_name(N_NODES, 1)], 1)})
+        self.ensure_valid(arch)
+        return Architecture(self.name, cells=arch.cells, meta={**dict(meta or {}), "nb201": self.to_string(arch)})
 
 
 def to_string(arch: Architecture) -> str:

@@ -1,4 +1,4 @@
-"""The :class:`Strategy` ask/tell contract (DESIGN §3), modelled on Optuna's samplers.
+"""The :class:`Strategy` ask/tell contract (README, "Other plugins"), modelled on Optuna's samplers.
 
 The driver calls :meth:`Strategy.ask` while it has free evaluation slots,
 journals each finished trial, then calls :meth:`Strategy.tell`. Strategies never

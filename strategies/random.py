@@ -1,7 +1,7 @@
 """Random search: uniform samples from the space, never the same architecture twice.
 
 The baseline of every NAS comparison (Real et al. 2019 "RS"; Li & Talwalkar 2019). Samples
-are deduplicated on the isomorphism-aware ``Architecture.key`` (DESIGN §2), so two samples
+are deduplicated on the isomorphism-aware ``Architecture.key`` (README, "Architecture format"), so two samples
 that compute the same function are evaluated once. When ``max_tries`` consecutive samples
 are all known, the space looks exhausted: ``ask`` returns ``None`` and ``done()`` is true.
 """

@@ -1,6 +1,7 @@
-"""The LSTM policy of :mod:`strategies.rl` and JSON conversion of torch state.
+"""The LSTM policy of :mod:`strategies.rl` and of the ENAS one-shot method
+(:mod:`strategies.oneshot.enas`), and JSON conversion of torch state.
 
-``Controller`` follows the ENAS controller (Pham et al. 2018; REFERENCE §6.3): a stack of
+``Controller`` follows the ENAS controller (Pham et al., ICML 2018, §2.1 and §3.2): a stack of
 ``LSTMCell`` layers run one step per decision; step 0 reads a learned start vector
 (``g_emb``), step ``t`` reads the embedding of the choice made at ``t - 1``; decision ``t``'s
 logits come from its own linear head, optionally ``/ temperature`` and then

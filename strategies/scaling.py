@@ -1,4 +1,4 @@
-"""EfficientNet compound scaling (Tan & Le 2019, §3.3; REFERENCE §7.1) as a strategy for the ``mbconv`` space.
+"""EfficientNet compound scaling (Tan & Le, ICML 2019, §3.3 and §4) as a strategy for the ``mbconv`` space.
 
 Compound scaling grows a base network (default EfficientNet-B0) in depth, width and
 resolution together: ``depth = α^φ``, ``width = β^φ``, ``resolution = γ^φ`` with
@@ -21,7 +21,7 @@ resolution together: ``depth = α^φ``, ``width = β^φ``, ``resolution = γ^φ`
 
 The model sees the resolution relative to the dataset (``search_spaces.mbconv`` resolution
 rule: the native image size stands for 224 px), so γ matters on every dataset. Published
-B1–B7 use hand-set coefficients (REFERENCE §7.3), not exact α^φ values.
+B1–B7 use hand-set coefficients (tensorflow/tpu efficientnet_builder.py ``efficientnet_params``), not exact α^φ values.
 
 Options: ``base`` (zoo name or architecture YAML path in the ``mbconv`` space; default
 ``efficientnet-b0``), ``grid``, ``alpha_grid``, ``beta_grid``, ``gamma_grid`` (lists of
@@ -40,7 +40,7 @@ from search_spaces.base import SearchSpace
 from strategies._util import float_option, int_option
 from strategies.base import Strategy
 
-#: 1.0, 1.05, ..., 1.5 (REFERENCE §7.1: the found 1.2, 1.1, 1.15 lie on it)
+#: 1.0, 1.05, ..., 1.5 (Tan & Le 2019 §4: the found 1.2, 1.1, 1.15 lie on it)
 DEFAULT_GRID: tuple[float, ...] = tuple(round(1.0 + 0.05 * k, 2) for k in range(11))
 
 

@@ -84,7 +84,7 @@ def test_a_bench_run_is_the_search_nas_search_runs(tmp_path):
     from nas.app.bench import BENCH_OPTIONS, run_once, search_config
     from nas.app.launch import run_search
 
-    opts = BENCH_OPTIONS["evolution"]
+    opts = BENCH_OPTIONS.get("evolution", {})  # the strategy's defaults are the bench settings
     bench = run_once("nb201", "evolution", opts, 4, 3000.0, {})
     cfg = search_config("nb201", "evolution", opts, 4, 3000.0, {})
     cfg.name, cfg.runs_dir = "tab", str(tmp_path)

@@ -157,7 +157,7 @@ def test_strategies_lists_options(capsys):
     rc, out, err = cli(capsys, "strategies", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
     assert rc == 0 and {"random", "evolution"} <= set(rows)
-    assert rows["evolution"]["options"] == {"population": 10, "sample_size": 3, "aging": True, "max_tries": 50}
+    assert rows["evolution"]["options"] == {"population": 10, "sample_size": None, "aging": True, "max_tries": 50}
     rc, out, err = cli(capsys, "strategies")
     assert rc == 0 and "evolution" in out and "population=10" in out
 

@@ -1,7 +1,7 @@
 """``nas show`` and ``nas spaces`` through the CLI (in process): text, params/MACs, JSON, PNG.
 
 The parameter and MAC counts are computed by building the model, so they check the
-whole path resolve → build → measure against REFERENCE §3.3.
+whole path resolve → build → measure against the counts of quark0/darts cnn/model.py (``utils.count_parameters_in_MB``).
 """
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_show_nb201_string_and_mbconv_table(capsys):
     assert [int(r[-2]) for r in rows] == [16, 24, 40, 80, 112, 192, 320]  # B0 Table 1 channels
 
 
-# -- params and MACs (REFERENCE §3.3) -------------------------------------------------------------------
+# -- params and MACs (quark0/darts cnn/model.py) ---------------------------------------------------------
 def test_show_darts_v2_cifar10_params_macs(capsys):
     rc, out, err = cli(capsys, "show", "darts-v2", "--dataset", "cifar10", "--auxiliary")
     assert rc == 0, err

@@ -1,4 +1,4 @@
-"""Regularized evolution (Real et al. 2019, Algorithm 1; REFERENCE §5.1) on the toy bit-string space."""
+"""Regularized evolution (Real et al. 2019, AAAI, Algorithm 1) on the toy bit-string space."""
 from __future__ import annotations
 
 import random

@@ -156,7 +156,7 @@ def test_weights_yaml_and_card(exported):
 def test_darts_v2_at_full_size_exports_with_reference_params(tmp_path):
     folder = export_arch(load_genotype("darts-v2"), tmp_path / "dv2", dataset="cifar10", formats="py")
     text = (folder / "card.md").read_text()
-    assert "3,349,342" in text  # REFERENCE §3.3, quark0 count for C=36, L=20
+    assert "3,349,342" in text  # quark0/darts train.py "param size = 3.349342MB", C=36, L=20
     assert "'C': 36" in (folder / "model.py").read_text() and not (folder / "arch.yaml").exists()
 
 

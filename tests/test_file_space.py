@@ -381,3 +381,22 @@ def test_s3_file_search_export_kill_resume(tmp_path, capsys):
     assert main(["show", str(archs[0]), "--dataset", "digits"]) == 0  # the example resolves by its name
     assert "darts_s3" in capsys.readouterr().out
 
+
+
+def test_an_exported_file_space_architecture_carries_its_space(tmp_path):
+    """``export`` writes ``space.yaml`` beside ``arch.yaml``; a new process shows the architecture with
+    ``--space`` (and without it, the space is unknown there), and the card's commands pass it."""
+    from nas.app.export import SPACE_FILE, export_arch
+
+    text = (EXAMPLES_DIR / "darts_s2.yaml").read_text().replace("name: darts_s2", "name: user_s2")
+    (tmp_path / "user.yaml").write_text(text)
+    space = SPACES.create(SPACES.resolve(str(tmp_path / "user.yaml")))
+    assert space.name == "user_s2"
+    out = export_arch(space.sample(random.Random(0)), tmp_path / "out", formats="yaml", dataset="digits")
+    (tmp_path / "user.yaml").unlink()
+    assert (out / SPACE_FILE).is_file() and "--space" in (out / "card.md").read_text()
+    without = _nas("show", str(out / "arch.yaml"), cwd=tmp_path)
+    assert without.returncode == 2 and "unknown search space 'user_s2'" in without.stderr
+    shown = _nas("show", str(out / "arch.yaml"), "--space", str(out / SPACE_FILE), "--json", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["space"] == "user_s2"

@@ -19,6 +19,11 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("nas", "search_spaces", "evaluators", "strategies")
 FLOORS = ("core", "search_spaces", "evaluators", "strategies", "application")
 APPLICATION = ("nas.app", "nas.testing", "nas.__main__")
+#: The package facade: ``nas/__init__.py`` offers the Python API (``nas.search``, ...) as a lazy
+#: module ``__getattr__`` (PEP 562) that imports :mod:`nas.app.api` on first use. That one import
+#: is upward (core -> application) but never runs at ``import nas`` time, so it creates no import-time
+#: dependency or cycle; it is allowed for this module and target only, and only inside a function.
+FACADE = ("nas", "nas.app.api")
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,14 @@ def imports_of(module: str, modules: dict[str, Path]) -> list[Import]:
         if target is not None and target != module:
             out.append(Import(module, target, f"{rel}:{node.lineno}"))
 
+    lazy = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+            for n in ast.walk(f)}
     for node in ast.walk(tree):
+        if (module, _resolve(getattr(node, "module", None) or "", modules)) == FACADE or (
+                isinstance(node, ast.Import) and any(_resolve(a.name, modules) == FACADE[1] for a in node.names)
+                and module == FACADE[0]):
+            if id(node) in lazy:
+                continue  # the facade's lazy API import (see FACADE)
         if isinstance(node, ast.Import):
             for alias in node.names:
                 add(alias.name, node)
@@ -163,6 +175,18 @@ def test_the_import_parser_sees_function_local_and_importlib_imports():
     assert ("nas.registry", "nas.errors") in seen  # module level
     local = {(i.source, i.target) for i in imports if i.source == "nas.app.launch"}
     assert ("nas.app.launch", "nas.app.driver") in local
+
+
+def test_the_facade_import_is_lazy_and_the_only_exception():
+    modules, imports = import_graph()
+    facade = [i for i in imports if i.source == FACADE[0] and floor(i.target) > 0]
+    assert not facade, facade  # the lazy one is skipped by imports_of; nothing else may go up
+    tree = ast.parse((REPO / "nas" / "__init__.py").read_text(encoding="utf-8"))
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert all("app" not in ((getattr(n, "module", None) or "") + str([a.name for a in n.names])) for n in top)
+    code = "import sys, nas\nassert 'nas.app.api' not in sys.modules\nnas.search\nassert 'nas.app.api' in sys.modules\n"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
 
 
 def test_no_module_imports_a_higher_floor():

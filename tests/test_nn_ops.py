@@ -44,7 +44,7 @@ def _bn(c: int) -> int:
 
 
 def _reference_params(name: str, C: int) -> int:
-    """Parameter counts of the reference definitions at C_in == C_out == C, affine (REFERENCE §1.3, §8.1)."""
+    """Parameter counts of the reference definitions at C_in == C_out == C, affine (quark0/darts cnn/operations.py; AutoDL-Projects cell_operations.py)."""
     sep = {"sep_conv_3x3": 3, "sep_conv_5x5": 5, "sep_conv_7x7": 7}
     dil = {"dil_conv_3x3": 3, "dil_conv_5x5": 5}
     fac = {"conv_7x1_1x7": 7, "conv_3x1_1x3": 3}

@@ -1,4 +1,4 @@
-"""EfficientNet compound scaling (Tan & Le 2019 §3.3, REFERENCE §7.1) and the mbconv resolution rule."""
+"""EfficientNet compound scaling (Tan & Le, ICML 2019, §3.3 and §4) and the mbconv resolution rule."""
 from __future__ import annotations
 
 import itertools
@@ -150,13 +150,13 @@ def test_options_and_space_are_checked(tmp_path):
 
 
 def test_macs_grow_about_two_to_the_phi():
-    """FLOPs ≈ (α·β²·γ²)^φ ≈ 2^φ (REFERENCE §7.1), measured on the ImageNet-size network."""
+    """FLOPs ≈ (α·β²·γ²)^φ ≈ 2^φ (Tan & Le 2019, §3.3), measured on the ImageNet-size network."""
     from nas.nn.measure import count_macs
     from strategies.scaling import scaled
 
     macs = [count_macs(MBCONV.build(scaled(B0, 1.2, 1.1, 1.15, phi), num_classes=1000), (1, 3, 224, 224))
             for phi in range(4)]
-    assert 380e6 < macs[0] < 390e6  # B0: 0.386 GFLOPS (torchvision meta, REFERENCE §7.5)
+    assert 380e6 < macs[0] < 390e6  # B0: 0.386 GFLOPS (torchvision's efficientnet_b0 weights metadata)
     for phi in (1, 2, 3):
         assert 2 ** phi / 1.4 < macs[phi] / macs[0] < 2 ** phi * 1.4, (phi, macs)
     assert 0.9 < math.log2(macs[3] / macs[0]) / 3 < 1.1

@@ -88,7 +88,7 @@ def test_cost_spec_rejects(spec):
 
 
 def test_macs_match_reference_counts():
-    # REFERENCE §8.3: CIFAR-10 min/max, README example arch, ImageNet16-120 and CIFAR-100 ranges
+    # AutoDL-Projects TinyNetwork(16, 5) counts: CIFAR-10 min/max, NB201 docs example arch, ImageNet16-120 and CIFAR-100 ranges
     assert nb201_macs(["none"] * 6) == 7_783_040
     assert nb201_macs(["nor_conv_3x3"] * 6) == 220_119_680
     example = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"

@@ -62,7 +62,7 @@ def test_full_recipe_with_flag_overrides_on_a_cell_space(tmp_path):
     assert main(argv) == 0
     doc = yaml.safe_load((out / "train.yaml").read_text())
     r = doc["recipe"]
-    # REFERENCE §3.5 full recipe, with the flags on top; cutout 16 scaled to 8x8 digits
+    # quark0/darts cnn/train.py full recipe (DARTS App. A.2), with the flags on top; cutout 16 scaled to 8x8 digits
     assert (r["epochs"], r["batch_size"], r["lr"], r["label_smoothing"]) == (1, 256, 0.03, 0.1)
     assert (r["auxiliary_weight"], r["drop_path"], r["weight_decay"], r["grad_clip"]) == (0.4, 0.2, 3e-4, 5.0)
     assert r["cutout"] == 4 and r["nesterov"] is False

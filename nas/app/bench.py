@@ -34,27 +34,29 @@ PUBLISHED: dict[str, tuple[str, float, float]] = {
     "evolution": ("REA", 93.92, 0.30),
     "rl": ("REINFORCE", 93.85, 0.37),
     "random": ("RS", 93.70, 0.36),
+    "bohb": ("BOHB", 93.61, 0.52),
 }
 #: Published rows without a strategy here (method, budget, test mean, test std).
 PUBLISHED_OTHER: tuple[tuple[str, str, float, float | None], ...] = (
-    ("BOHB", "12000", 93.61, 0.52),
     ("GDAS", "28926", 93.51, 0.13),
     ("DARTS-V1 / DARTS-V2 / ENAS", "10890-29902", 54.30, 0.00),
     ("ResNet cell", "-", 93.97, None),
     ("optimal", "-", 94.37, None),
 )
-#: Options ``nas bench`` passes per strategy (printed in the table; override with
-#: ``--option STRATEGY.KEY=VALUE``). General settings, nothing keyed on table values:
-#: evolution uses a greedier tournament (S = P = 10, within Real et al.'s range 2 <= S <= P)
-#: than NB201's S = 3; rl uses the NB201 REINFORCE settings (Adam lr 0.01 as in
-#: the NATS-Bench re-runs, EMA momentum 0.9); tpe uses 20 random startup trials, a 15 % "good"
-#: group and 30 % incumbent mutations (see strategies/tpe.py). BENCHMARKS.md lists what the
-#: paper settings and the library defaults give.
+#: Options ``nas bench`` passes per strategy beyond the strategy's own defaults (printed in the
+#: table; override with ``--option STRATEGY.KEY=VALUE``). The defaults themselves are the
+#: settings this benchmark found best (evolution S = P = 10, rl lr 0.01 / EMA 0.9), so ``nas
+#: search`` uses them too; only tpe differs, for the reasons in :data:`BENCH_NOTES`.
+#: BENCHMARKS.md lists what the paper settings and other options give.
 BENCH_OPTIONS: dict[str, dict[str, Any]] = {
-    "random": {},
-    "evolution": {"population": 10, "sample_size": 10},
-    "rl": {"lr": 0.01, "baseline_decay": 0.9},
     "tpe": {"n_startup_trials": 20, "gamma": 0.15, "local_fraction": 0.3},
+}
+#: Why a strategy's ``nas bench`` options differ from its defaults (shown by ``nas strategies``).
+BENCH_NOTES: dict[str, str] = {
+    "tpe": "nas bench adds n_startup_trials=20, gamma=0.15, local_fraction=0.3 (tuned for ~90 evaluations "
+           "per NB201 run); the defaults stay Optuna's because nas search's default budget is 20 trials "
+           "(20 startup trials would leave nothing to TPE) and local_fraction has no meaning for "
+           "--objective pareto",
 }
 CURVE_POINTS = 121
 
@@ -77,8 +79,24 @@ class BenchConfig:
         pairs = (("table", self.table), ("signal", self.signal), ("report", self.report), ("cost", self.cost))
         return {k: v for k, v in pairs if v is not None}
 
-    def strategy_options(self, name: str) -> dict[str, Any]:
-        return {**BENCH_OPTIONS.get(name, {}), **dict(self.options.get(name, {}))}
+    def strategy_options(self, name: str, fidelities: Sequence[int] = ()) -> dict[str, Any]:
+        """Options of strategy ``name``: :data:`BENCH_OPTIONS`, the :func:`fidelity_options` of a
+        multi-fidelity strategy, then the ``--option`` overrides."""
+        return {**BENCH_OPTIONS.get(name, {}), **fidelity_options(name, fidelities), **dict(self.options.get(name, {}))}
+
+
+def fidelity_options(name: str, fidelities: Sequence[int]) -> dict[str, Any]:
+    """For a multi-fidelity strategy (``multi_fidelity`` class attribute), rungs at the table's fidelities.
+
+    The NB201 table has only two (12 and 200 epochs): ``min_epochs=12, max_epochs=200`` and
+    ``eta = 200 / 12`` make successive halving's two rungs exactly those (one halving per bracket).
+    """
+    from nas.registry import STRATEGIES
+
+    if len(fidelities) < 2 or not getattr(STRATEGIES.get(name), "multi_fidelity", False):
+        return {}
+    lo, hi = min(fidelities), max(fidelities)
+    return {"min_epochs": lo, "max_epochs": hi, "eta": math.floor(1000 * hi / lo) / 1000}  # rounded down: 2 rungs
 
 
 # -- one run (in a worker process) --------------------------------------------------------
@@ -190,12 +208,13 @@ def run_bench(cfg: BenchConfig, *, progress: Any = None) -> dict[str, Any]:
     if not cfg.time_budget > 0:
         raise ConfigError(f"nas bench: --time-budget must be > 0, got {cfg.time_budget}")
     ev_opts = cfg.evaluator_options()
-    ev = None
-    for name in cfg.strategies:  # bad names, options or table columns: exit 2 before any worker starts
-        ev = assemble_run(search_config(cfg.space, name, cfg.strategy_options(name), cfg.seed, cfg.time_budget,
-                                        ev_opts)).evaluator
-    if ev is None:
+    if not cfg.strategies:
         raise ConfigError("nas bench: no strategy to run")
+    ev = assemble_run(search_config(cfg.space, "random", {}, cfg.seed, cfg.time_budget, ev_opts)).evaluator
+    fids = sorted(getattr(ev, "fidelities", {}) or {})
+    for name in cfg.strategies:  # bad names, options or table columns: exit 2 before any worker starts
+        assemble_run(search_config(cfg.space, name, cfg.strategy_options(name, fids), cfg.seed, cfg.time_budget,
+                                   ev_opts))
     workers = max(1, min(cfg.workers or (os.cpu_count() or 1), cfg.runs))
     seeds = [cfg.seed + i for i in range(cfg.runs)]
     n_chunks = workers * 4 if workers > 1 else 1
@@ -204,7 +223,7 @@ def run_bench(cfg: BenchConfig, *, progress: Any = None) -> dict[str, Any]:
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
     try:
         for name in cfg.strategies:
-            opts = cfg.strategy_options(name)
+            opts = cfg.strategy_options(name, fids)
             t0 = time.perf_counter()
             jobs = [(cfg.space, name, opts, c, cfg.time_budget, ev_opts) for c in chunks]
             runs: list[dict[str, Any]] = []
@@ -223,7 +242,7 @@ def run_bench(cfg: BenchConfig, *, progress: Any = None) -> dict[str, Any]:
     return {
         "space": cfg.space, "runs": cfg.runs, "time_budget": cfg.time_budget, "seed": cfg.seed,
         "workers": workers, "table": str(ev.table.path), "signal": ev.signal, "report": ev.report,
-        "cost": ev.cost_spec, "table_reference": dict(table_summary(ev.table, ev.signal, ev.report)),
+        "cost": ev.cost_spec, "fidelities": fids, "table_reference": dict(table_summary(ev.table, ev.signal, ev.report)),
         "strategies": results,
     }
 
@@ -245,14 +264,17 @@ def summarize(name: str, options: Mapping[str, Any], runs: list[dict[str, Any]],
         "options": dict(options), "runs": len(runs), "report_mean": rm, "report_std": rs,
         "signal_mean": sm, "signal_std": ss, "evals_mean": statistics.fmean(r["evals"] for r in runs),
         "wall_s": wall, "run_ms": 1000 * statistics.fmean(r["wall"] for r in runs),
-        "curve": {"time": grid, "mean": anytime_mean([r["trace"] for r in runs], grid)},
+        "curve": {"time": grid, **anytime_stats([r["trace"] for r in runs], grid)},
         "per_run": [{k: r[k] for k in ("seed", "evals", "signal", "report", "arch_index")} for r in runs],
     }
 
 
-def anytime_mean(traces: Sequence[Sequence[tuple[float, float]]], grid: Sequence[float]) -> list[float | None]:
-    """Mean over runs of the step function ``trace`` at each grid time (runs without a value yet skipped)."""
-    out: list[float | None] = []
+def anytime_stats(traces: Sequence[Sequence[tuple[float, float]]],
+                  grid: Sequence[float]) -> dict[str, list[float | None]]:
+    """``{"mean": [...], "std": [...]}`` over runs of the step function ``trace`` at each grid time
+    (runs without a value yet skipped; population std, the spread band of the plots)."""
+    mean: list[float | None] = []
+    std: list[float | None] = []
     pos = [0] * len(traces)
     for t in grid:
         vals = []
@@ -261,8 +283,14 @@ def anytime_mean(traces: Sequence[Sequence[tuple[float, float]]], grid: Sequence
                 pos[k] += 1
             if pos[k]:
                 vals.append(tr[pos[k] - 1][1])
-        out.append(statistics.fmean(vals) if vals else None)
-    return out
+        mean.append(statistics.fmean(vals) if vals else None)
+        std.append((statistics.pstdev(vals) if len(vals) > 1 else 0.0) if vals else None)
+    return {"mean": mean, "std": std}
+
+
+def anytime_mean(traces: Sequence[Sequence[tuple[float, float]]], grid: Sequence[float]) -> list[float | None]:
+    """Mean over runs of the step function ``trace`` at each grid time (runs without a value yet skipped)."""
+    return anytime_stats(traces, grid)["mean"]
 
 
 # -- output ------------------------------------------------------------------------------------
@@ -315,6 +343,12 @@ def format_markdown(result: Mapping[str, Any], command: str | None = None) -> st
         f"{result['time_budget']:g} s, cost `{result['cost']}`, {result['workers']} worker process(es).",
         f"Each run reports `{rep}` of its best architecture by `{sig}` (the search signal).",
     ]
+    mf = [n for n, r in result["strategies"].items() if "min_epochs" in r["options"]]
+    if mf:
+        fids = ", ".join(str(f) for f in result.get("fidelities") or []) or "none"
+        notes.append(f"Multi-fidelity strategies ({', '.join(mf)}) train to a budget in epochs; the table has only "
+                     f"the fidelities {fids} epochs, so their brackets have exactly these rungs. A promotion is "
+                     "charged the epochs it adds plus one evaluation; its signal is the higher fidelity's column.")
     if pub:
         notes.append("Published: Dong & Yang 2020, via Mellor et al. 2021 Table 2a, "
                      "12000 s budget unless stated.")
@@ -324,7 +358,7 @@ def format_markdown(result: Mapping[str, Any], command: str | None = None) -> st
 
 
 def write_outputs(result: Mapping[str, Any], out_dir: str | Path, command: str | None = None) -> list[Path]:
-    """Write ``bench.md``, ``bench.json``, ``anytime.csv`` and (with matplotlib) ``anytime.png``."""
+    """Write ``bench.md``, ``bench.json``, ``anytime.csv`` and (with matplotlib) ``anytime.png`` and ``report.html``."""
     import json
 
     from nas.io import atomic_write_text
@@ -344,40 +378,80 @@ def write_outputs(result: Mapping[str, Any], out_dir: str | Path, command: str |
     png = plot_curves(result, out / "anytime.png")
     if png is not None:
         written.append(png)
+        from nas.app.report import write_report  # the same curves, with the table, in one HTML page
+
+        written.append(write_report(out))
     return written
 
 
-def plot_curves(result: Mapping[str, Any], path: Path) -> Path | None:
-    """Anytime curves as PNG; ``None`` when matplotlib is not installed."""
-    try:
-        import matplotlib
+def reference_lines(result: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """Horizontal reference values of the anytime plot: the table's optimum and best-signal
+    architecture, and (for the NB201 CIFAR-10 columns) the published rows of Dong & Yang, ICLR 2020."""
+    ref = result.get("table_reference") or {}
+    lines = [(f"table optimum {ref['optimum']:.2f}", float(ref["optimum"]))] if ref.get("optimum") is not None else []
+    if ref.get("best_signal_report") is not None:
+        lines.append((f"best by signal {ref['best_signal_report']:.2f}", float(ref["best_signal_report"])))
+    if published_applies(result):
+        lines += [(f"published {m} {v:.2f}", v) for m, v, _ in PUBLISHED.values()]
+    return lines
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+
+def anytime_png(result: Mapping[str, Any], dpi: int = 110) -> bytes | None:
+    """PNG of the anytime curves: mean with a ±1 std band per strategy and the reference lines;
+    ``None`` without matplotlib. Left: the whole curve (the y-axis holds every plotted value);
+    right: the same after 10 % of the budget, where the strategies differ."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
         return None
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    late = []  # zoom on the part of the curves where strategies differ (after 10 % of the budget)
-    for name, r in result["strategies"].items():
-        pts = [(t, v) for t, v in zip(r["curve"]["time"], r["curve"]["mean"]) if v is not None]
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=name)
-            late += [v for t, v in pts if t >= 0.1 * result["time_budget"]]
-    if late:
-        lo, hi = min(late), max(late)
-        ax.set_ylim(lo - 0.05 * (hi - lo + 1e-9), hi + 0.05 * (hi - lo + 1e-9))
-    ax.set_xlabel("simulated search time (s)")
-    ax.set_ylabel(f"{result['report']}\nof the best-by-signal so far")
-    ax.set_title(f"{result['space']}: mean over {result['runs']} runs", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    fig = Figure(figsize=(11.5, 4.4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
+    refs = reference_lines(result)
+    budget = float(result["time_budget"])
+    for ax, start in zip(axes, (0.0, 0.1 * budget)):
+        ys: list[float] = []
+        for n, (name, r) in enumerate(result["strategies"].items()):
+            curve = r["curve"]
+            std = curve.get("std") or [None] * len(curve["mean"])
+            pts = [(t, m, s or 0.0) for t, m, s in zip(curve["time"], curve["mean"], std) if m is not None and t >= start]
+            if not pts:
+                continue
+            ts, ms, ss = [p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts]
+            color = f"C{n % 10}"
+            ax.plot(ts, ms, color=color, label=name)
+            ax.fill_between(ts, [m - s for m, s in zip(ms, ss)], [m + s for m, s in zip(ms, ss)], color=color,
+                            alpha=0.15, lw=0)
+            ys += [m - s for m, s in zip(ms, ss)] + [m + s for m, s in zip(ms, ss)]
+        for k, (label, v) in enumerate(refs):
+            ax.axhline(v, color="#555" if k == 0 else f"C{(k + 4) % 10}", ls="--", lw=0.9, label=label)
+            ys.append(v)
+        if ys:  # every curve, band and reference line inside the frame
+            lo, hi = min(ys), max(ys)
+            pad = 0.04 * (hi - lo if hi > lo else 1.0)
+            ax.set_ylim(lo - pad, hi + pad)
+        ax.set_xlim(start, budget)
+        ax.set_xlabel("simulated search time (s)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"{result['report']}\nof the best-by-signal so far")
+    axes[0].set_title(f"{result['space']}: mean ± std over {result['runs']} runs", fontsize=10)
+    axes[1].set_title("after 10 % of the budget", fontsize=10)
+    axes[1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     import io
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+    return buf.getvalue()
+
+
+def plot_curves(result: Mapping[str, Any], path: Path) -> Path | None:
+    """Anytime curves as PNG (:func:`anytime_png`); ``None`` when matplotlib is not installed."""
+    png = anytime_png(result)
+    if png is None:
+        return None
     from nas.io import atomic_write_bytes
 
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, png)
     return path

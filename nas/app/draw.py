@@ -161,7 +161,7 @@ def _matplotlib() -> tuple[Any, Any, Any]:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise ConfigError("--png needs matplotlib, which is not installed (pip install matplotlib)") from None
+        raise ConfigError("--png needs matplotlib, which is not installed (python -m pip install matplotlib)") from None
     return Figure, FigureCanvasAgg, patches
 
 

@@ -19,10 +19,15 @@ Budgets
     starts while trials in flight are finished (as in Optuna's ``timeout``). With several
     trials in flight, simulated time is the sum of costs (sequential-equivalent time).
 Deduplication (safety net; strategies deduplicate themselves)
-    A proposal whose key is already in the journal is not evaluated: the strategy is told the
+    A proposal whose key (with ``@budget`` for a rung of a multi-fidelity search:
+    :attr:`nas.types.Proposal.dedup_key`) is already in the journal is not evaluated: the strategy is told the
     journaled result, nothing is journaled or counted. A proposal whose key is in flight waits
     for that trial's result. After :data:`MAX_DUPLICATE_RUN` duplicates in a row the search
     stops (the space looks exhausted).
+Fidelity
+    A proposal may carry a ``budget`` in epochs (multi-fidelity strategies: Hyperband, BOHB,
+    ASHA); each rung is its own trial (journaled with ``budget``, and a promotion with its
+    ``lineage``), counted in ``budget`` like any trial. The driver treats it like any proposal.
 Stopping
     ``done()`` or ``ask() is None`` with nothing in flight stops the search. Failed and timed
     out trials are journaled with their reason and the search goes on. A machine fault (a
@@ -44,7 +49,7 @@ from nas.config import SearchConfig
 from nas.errors import ConfigError, MachineFault, as_machine_fault, is_machine_fault
 from nas.app.rundir import RunDir, json_record, result_of
 from nas.layout import storage_of, trial_weights_path
-from nas.types import Proposal, Result
+from nas.types import Proposal, Result, trial_dedup_key
 
 #: duplicates in a row after which the space is considered exhausted
 MAX_DUPLICATE_RUN = 200
@@ -239,7 +244,7 @@ class Search:
             self._dispatch(p)
 
     def _dispatch(self, p: Proposal) -> None:
-        key = None if p.arch is None else p.arch.key
+        key = p.dedup_key  # the architecture key, with @budget for a rung of a multi-fidelity search
         if key is not None:
             rec = self._by_key.get(key)
             if rec is not None:
@@ -289,11 +294,15 @@ class Search:
                 return
         finished = time.time()
         rec = {
-            "id": pid, "key": key, "arch": p.arch, "status": result.status, "metrics": result.metrics,
+            "id": pid, "key": None if p.arch is None else p.arch.key, "arch": p.arch, "status": result.status, "metrics": result.metrics,
             "error": result.error, "worker": result.worker, "report": result.report, "cost": result.cost,
             "info": p.info, "config": p.config, "runner": p.runner, "started": started, "finished": finished,
             "seconds": finished - started,
         }
+        if p.budget is not None:  # a rung: journaled with its fidelity (and what it continued)
+            rec["budget"] = p.budget
+        if p.lineage is not None:
+            rec["lineage"], rec["from_budget"] = p.lineage, p.from_budget
         if result.arch is not None:
             rec["result_arch"] = result.arch
         self._add_record(rec, result)
@@ -332,8 +341,9 @@ class Search:
 
     def _add_record(self, rec: dict[str, Any], result: Result) -> None:
         self.trials.append(rec)
-        if rec["key"] is not None:
-            self._by_key.setdefault(rec["key"], rec)
+        dedup = trial_dedup_key(rec)
+        if dedup is not None:
+            self._by_key.setdefault(dedup, rec)
         if result.cost is not None:
             self.sim_elapsed += result.cost
             self.simulated = self._simulated_cost

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import shlex
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from evaluators.trainer import SEARCH_FIELDS, TrainRecipe
 from nas.types import DEFAULT_RUNNER
@@ -64,9 +64,38 @@ def reproduce_commands(arch_path: str | Path, *, config: Any, trial_config: Mapp
     if extra:
         title += f"; the trial's build option(s) {', '.join(extra)} have no flag and are not applied"
     cmds = [("Retrain with the full recipe (DARTS CIFAR evaluation protocol, Liu et al., ICLR 2019)", shlex.join(full))]
-    if getattr(config, "evaluator", "auto") in ("auto", "local", "ray"):  # the evaluators that train candidates
+    if _trains_candidates(config):  # a table lookup (simulated time) has no training to repeat
         cmds.append((title, shlex.join(proxy)))
+    cmds.append(("Compare it with hand-designed baselines under one recipe and three seeds (leaderboard)",
+                 compare_command(arch=arch, data_flags=_data_flags(config))))
     return cmds
+
+
+#: the baselines a comparison command suggests next to a run's architectures
+SUGGESTED_BASELINES = ("resnet20", "mobilenetv2", "lenet5")
+
+
+def compare_command(*, run: str | Path | None = None, arch: str | Path | None = None, top: int = 3,
+                    data_flags: Iterable[str] = ()) -> str:
+    """The ``nas compare`` command that puts run ``run``'s best ``top`` trials (or the architecture file
+    ``arch``) beside a few baselines, under the ``search`` recipe and three seeds."""
+    what = ["--run", str(run), "--top", str(top)] if run is not None else [str(arch)]
+    return shlex.join(["nas", "compare", *what, *SUGGESTED_BASELINES, *data_flags, "--recipe", "search",
+                       "--seeds", "0", "1", "2"])
+
+
+def _trains_candidates(config: Any) -> bool:
+    """Whether the run's evaluator trains its candidates (not a tabular lookup with simulated time)."""
+    from nas.errors import NasError
+    from nas.registry import EVALUATORS
+
+    name = getattr(config, "evaluator", "auto")
+    if name == "auto":  # resolved to a training evaluator (nas.app.launch.choose_evaluator)
+        return True
+    try:
+        return not getattr(EVALUATORS.get(name), "simulated_time", False)
+    except NasError:
+        return False
 
 
 def _count(x: Any) -> str:
@@ -165,4 +194,4 @@ def render_card(*, arch: Any, space: Any, info: Any, shape: Sequence[int], build
     return "\n".join(lines)
 
 
-__all__ = ["RECIPE_FLAGS", "render_card", "reproduce_commands"]
+__all__ = ["RECIPE_FLAGS", "SUGGESTED_BASELINES", "compare_command", "render_card", "reproduce_commands"]

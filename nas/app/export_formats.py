@@ -98,7 +98,7 @@ def write_onnx(model: Any, shape: tuple[int, ...], path: Path, note: Note) -> bo
     import torch
 
     if importlib.util.find_spec("onnx") is None:
-        note("model.onnx skipped: the onnx package is not installed (pip install 'nas[onnx]')")
+        note("model.onnx skipped: the onnx package is not installed (python -m pip install onnx onnxscript)")
         return False
     dynamo = importlib.util.find_spec("onnxscript") is not None
     x = torch.randn((2, *shape[1:]), generator=torch.Generator().manual_seed(2))

@@ -18,7 +18,7 @@ import datetime as _dt
 import importlib.util
 import inspect
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -38,7 +38,7 @@ RAY_ONLY_OPTIONS = frozenset({"address", "gpus_per_trial", "cpus_per_trial", "st
 
 
 def choose_evaluator(config: SearchConfig) -> str:
-    """The evaluator for ``evaluator: auto`` (issue 5); keep that decision here only.
+    """The evaluator for ``evaluator: auto``; keep that decision here only.
 
     ``"ray"`` (a private local Ray instance unless an address is given) when a cluster address
     is configured (``--address`` or ``RAY_ADDRESS``), when Ray-only options are set
@@ -260,3 +260,39 @@ def run_search(
         return search.run()
     finally:
         _release(parts, run)
+
+
+@dataclass
+class Finish:
+    """What :func:`finish_run` made: the exported best trial, the report, and every artifact skipped
+    (each note says which and the one command that adds it) or that failed."""
+
+    exported: Path | None = None
+    report: Path | None = None
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def finish_run(summary: SearchSummary) -> Finish:
+    """The end of a search (``nas search`` and :func:`nas.search`): export the best trial to
+    ``RUN/best/`` (:func:`nas.app.export.export_top`) and write ``RUN/report.html``
+    (:mod:`nas.app.report`). Neither changes the search's outcome: a failure is a warning."""
+    from nas.app.export import export_top
+    from nas.app.report import write_report
+    from nas.app.rundir import BEST
+
+    out = Finish()
+    run_dir = summary.run_dir
+    if run_dir is None:
+        return out
+    if summary.best is not None:
+        try:
+            export_top(run_dir, top=1, on_note=out.notes.append)
+            out.exported = Path(run_dir) / BEST
+        except Exception as e:  # noqa: BLE001 - the search itself succeeded
+            out.warnings.append(f"export of the best trial failed: {' '.join(str(e).split())}")
+    try:
+        out.report = write_report(run_dir)
+    except Exception as e:  # noqa: BLE001 - e.g. matplotlib missing, a drawing too large
+        out.warnings.append(f"report.html not written: {' '.join(str(e).split())}")
+    return out

@@ -22,7 +22,9 @@ from nas.types import STATUSES
 #: journal record fields and the JSON types they may have (None: the field may be null)
 _OPTIONAL_DICTS = ("worker", "report", "info", "config")
 _OPTIONAL_NUMBERS = ("cost", "started", "finished", "seconds")
-_OPTIONAL_STRINGS = ("error", "key", "runner")
+_OPTIONAL_STRINGS = ("error", "key", "runner", "lineage")
+#: fidelity fields (epochs; absent in older journals: the config's epochs)
+_OPTIONAL_EPOCHS = ("budget", "from_budget")
 #: snapshot counters and their types
 _SNAPSHOT_COUNTS = ("n_told", "n_trials", "n_duplicates")
 
@@ -72,9 +74,20 @@ def check_trial_record(rec: Any, where: str) -> dict[str, Any]:
     for name in _OPTIONAL_STRINGS:
         if rec.get(name) is not None and not isinstance(rec[name], str):
             raise ConfigError(f"{where}: field {name!r} must be a string, got {_kind(rec[name])}")
+    check_epochs(rec, where)
     check_arch(rec.get("arch"), f"{where}: field 'arch'")
     check_arch(rec.get("result_arch"), f"{where}: field 'result_arch'")
     return rec
+
+
+def check_epochs(rec: Mapping[str, Any], where: str) -> None:
+    """The fidelity fields ``budget`` / ``from_budget``, where present, are integers >= 0 (null allowed)."""
+    for name in _OPTIONAL_EPOCHS:
+        v = rec.get(name)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            raise ConfigError(f"{where}: field {name!r} must be an integer number of epochs >= 0, got {v!r}"[:300])
+    if rec.get("lineage") is not None and not isinstance(rec["lineage"], str):
+        raise ConfigError(f"{where}: field 'lineage' must be a string, got {_kind(rec['lineage'])}")
 
 
 def check_proposal(d: Any, where: str) -> dict[str, Any]:
@@ -88,6 +101,7 @@ def check_proposal(d: Any, where: str) -> dict[str, Any]:
             raise ConfigError(f"{where}: field {name!r} must be an object, got {_kind(d[name])}")
     if d.get("runner") is not None and not isinstance(d["runner"], str):
         raise ConfigError(f"{where}: field 'runner' must be a string, got {_kind(d['runner'])}")
+    check_epochs(d, where)
     check_arch(d.get("arch"), f"{where}: field 'arch'")
     return d
 

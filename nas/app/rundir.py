@@ -10,7 +10,10 @@ Files
 ``trials.jsonl``
     One JSON line per finished trial (``ok``/``failed``/``timeout``): ``id, key, arch, status,
     metrics, error, worker, report, cost, info, config, started, finished, seconds``
-    (``started``/``finished`` are Unix timestamps). Appended with flush + fsync
+    (``started``/``finished`` are Unix timestamps), plus, for a rung of a multi-fidelity search,
+    ``budget`` (epochs trained to) and, for a promotion, ``lineage`` and ``from_budget`` (the trial
+    it continued and the epochs that trial had reached; older journals have none: the config's
+    epochs). Every rung is its own line. Appended with flush + fsync
     (:func:`nas.io.append_jsonl`); this is the durability point of a trial.
 ``pending.jsonl``
     Append-only log of every submitted proposal (``Proposal.to_dict()`` + ``submitted``).
@@ -39,7 +42,8 @@ replays ``trials.jsonl``, loads the snapshot, and for each pending proposal:
 * its id is already in the journal (crash after the journal write, before the snapshot):
   the strategy is told the journaled result; the trial is **not** run again;
 * otherwise it is re-submitted with the same id (evaluators seed a trial from
-  ``(seed, trial id)``, so the re-run gives the same result).
+  ``(seed, trial id)``, a promotion from ``(seed, lineage)``, so the re-run gives the same result;
+  a trial with a checkpoint, a promotion too, continues from its last finished epoch).
 
 A crash between ``ask`` and its snapshot loses the ask, but the restored strategy state
 predates it, so the same proposal is asked again. Hence, with a fixed seed and

@@ -41,14 +41,18 @@ SEARCH_PRIMITIVES: Tuple[str, ...] = (
 
 
 class MixedOp(nn.Module):
-    """Σ_o w_o · o(x) over ``primitives`` (quark0 ``MixedOp``); pools get a BN(affine=False)."""
+    """Σ_o w_o · o(x) over ``primitives`` (quark0 ``MixedOp``); pools get a BN(affine=False).
 
-    def __init__(self, C: int, stride: int, primitives: Sequence[str] = SEARCH_PRIMITIVES):
+    ``pool_bn=False`` leaves the pools bare, as the NAS-Bench-201 search cell does
+    (Dong & Yang, ICLR 2020; :mod:`nas.nn.supernet_nb201`).
+    """
+
+    def __init__(self, C: int, stride: int, primitives: Sequence[str] = SEARCH_PRIMITIVES, pool_bn: bool = True):
         super().__init__()
         self._ops = nn.ModuleList()
         for name in primitives:
             op = make_op(name, C, C, stride, affine=False)
-            if "pool" in name:
+            if pool_bn and "pool" in name:
                 op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
             self._ops.append(op)
 

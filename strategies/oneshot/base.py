@@ -22,7 +22,10 @@ A method provides
   every epoch to ``checkpoint`` and a re-run continues from there (``worker["resumed_from_epoch"]``);
   an ok result carries the derived architecture in ``Result.arch``;
 * :meth:`OneShotMethod.derive` ``(space, supernet, meta)``: the derived architecture, with the
-  softmax of every architecture parameter in its ``meta``.
+  softmax of every architecture parameter in its ``meta`` (and the ``skip_cap`` guard applied when
+  the method's options select it);
+* optionally :meth:`OneShotMethod.diagnose`: the per-epoch collapse diagnostics of a method whose
+  options include :data:`DIAGNOSTIC_DEFAULTS` (checked by :func:`validate_diagnostics`).
 
 The supernet (e.g. ``nas.nn.supernet.DartsSupernet``) offers ``arch_parameters()``,
 ``named_weights()`` / ``weights()`` (every other parameter) and ``primitives`` (the column order of
@@ -88,9 +91,124 @@ class OneShotMethod(ABC):
         """
 
     def derive(self, space: Any, supernet: Any, meta: dict[str, Any] | None = None) -> Architecture:
-        """The space's derived architecture, ``meta`` + the softmax of each architecture parameter."""
-        return space.derive(supernet, {**(meta or {}), "primitives": list(supernet.primitives),
-                                       **arch_weights(supernet)})
+        """The space's derived architecture, ``meta`` + the softmax of each architecture parameter.
+
+        With the ``skip_cap`` guard among the method's ``guards`` option (:data:`DIAGNOSTIC_DEFAULTS`)
+        the normal cell keeps at most ``max_skips`` skip connections (P-DARTS, Chen et al. 2019, §3.3;
+        :func:`strategies.oneshot.guards.capped_derive`).
+        """
+        meta = {**(meta or {}), "primitives": list(supernet.primitives), **arch_weights(supernet)}
+        if "skip_cap" in (self.options.get("guards") or ()):
+            from strategies.oneshot.guards import capped_derive
+
+            return capped_derive(space, supernet, meta, int(self.options["max_skips"]))
+        return space.derive(supernet, meta)
+
+    # -- collapse diagnostics (optional: for methods whose options include DIAGNOSTIC_DEFAULTS) --
+    def diagnose(self, space: Any, supernet: Any, derived: Architecture, epoch: int, source: Any,
+                 batch_size: int, seed: int) -> dict[str, Any]:
+        """The per-epoch collapse diagnostics of ``derived`` (:mod:`strategies.oneshot.diagnostics`).
+
+        ``param_free_share`` and ``entropy`` always; ``hessian_eigenvalue`` every ``hessian_every``
+        epochs (option; 0 = never), on one batch of ``source`` drawn with its own generator
+        (seeded by ``seed`` and ``epoch``, torch's RNG state forked), so the search's random
+        streams, and therefore a resumed search, are unaffected. ``table_<column>`` are the
+        NB201 table's numbers for ``derived`` (:func:`table_lookup`, option ``table``).
+        """
+        import torch
+
+        from strategies.oneshot.diagnostics import dominant_eigenvalue, mean_entropy, param_free_share
+
+        row: dict[str, Any] = {"param_free_share": param_free_share(derived), "entropy": mean_entropy(supernet)}
+        text = space.to_text(derived)
+        if text is not None:
+            row["arch_text"] = text
+        every = int(self.options.get("hessian_every") or 0)
+        if every > 0 and epoch % every == 0:
+            with torch.random.fork_rng(devices=[]):
+                gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+                x, y = source.sample(batch_size, gen)
+                row["hessian_eigenvalue"] = dominant_eigenvalue(
+                    supernet, x, y, iters=int(self.options.get("hessian_iters", 20)), seed=seed + epoch)
+        lookup = table_lookup(space, derived, self.options.get("table"))
+        if lookup is not None:
+            row.update({k: v for k, v in lookup.items() if k in TABLE_METRICS})
+        return row
+
+
+# -- options shared by the methods that record diagnostics and offer the guards -----------------
+#: ``hessian_every`` (epochs between eigenvalue measurements, 0 = off), ``hessian_iters`` (power
+#: iterations), ``guards`` (:data:`strategies.oneshot.guards.GUARDS`), their papers' parameters, and
+#: ``table`` (``auto``: the packaged NB201 CIFAR-10 table for spaces that write NB201 strings;
+#: ``none``: no lookup; else a CSV path with the same columns)
+DIAGNOSTIC_DEFAULTS: dict[str, Any] = {
+    "hessian_every": 1, "hessian_iters": 20, "guards": [], "early_stop_window": 5, "early_stop_ratio": 0.75,
+    "max_skips": 2, "table": "auto",
+}
+
+
+#: the table lookups recorded per epoch and in ``metrics`` (the NB201 search signal and reported number)
+TABLE_METRICS = ("table_cifar10_valid_acc_12ep", "table_cifar10_test_acc_200ep")
+
+
+def validate_diagnostics(options: dict[str, Any], where: str) -> dict[str, Any]:
+    """Check and normalise the :data:`DIAGNOSTIC_DEFAULTS` entries of ``options`` (ConfigError naming one)."""
+    import math
+
+    from strategies.oneshot.guards import check_guards
+
+    s = dict(options)
+    for key, lo in (("hessian_every", 0), ("hessian_iters", 1), ("early_stop_window", 1), ("max_skips", 0)):
+        v = s[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo or v > 100_000:
+            raise ConfigError(f"{where}: {key} must be an integer >= {lo}, got {v!r}")
+    r = s["early_stop_ratio"]
+    if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or not 0 < r <= 1:
+        raise ConfigError(f"{where}: early_stop_ratio must be a number in (0, 1], got {r!r}")
+    s["early_stop_ratio"] = float(r)
+    s["guards"] = check_guards(s["guards"], where)
+    if "early_stop" in s["guards"] and s["hessian_every"] == 0:
+        raise ConfigError(f"{where}: guards: early_stop needs the Hessian eigenvalue (hessian_every > 0)")
+    t = s["table"]
+    if t is not None and (not isinstance(t, str) or not t.strip()):
+        raise ConfigError(f"{where}: table must be 'auto', 'none' or a CSV path, got {t!r}")
+    s["table"] = "none" if t is None else t
+    return s
+
+
+def table_lookup(space: Any, arch: Architecture, table: str | None) -> dict[str, Any] | None:
+    """The NAS-Bench-201 table's row for ``arch``, its numeric columns as ``table_<column>``; or None.
+
+    A **table lookup**: the numbers describe the benchmark's CIFAR-10 training of this cell (Dong &
+    Yang, ICLR 2020), not the dataset the search ran on. ``table``: ``auto`` = the packaged CIFAR-10
+    table (:data:`evaluators.tabular.DEFAULT_TABLE`), ``none`` = no lookup, else a CSV path with an
+    ``arch`` column of NB201 strings. None when there is no table, the space writes no NB201 string
+    for ``arch``, or the table lacks the cell. A missing or malformed file is a ConfigError.
+    """
+    import math
+
+    from evaluators.tabular import DEFAULT_TABLE, load_table, nb201_edges
+
+    if table is None or table == "none":
+        return None
+    text = space.to_text(arch, "nb201")
+    if text is None:
+        return None
+    t = load_table(DEFAULT_TABLE if table == "auto" else table)
+    row = t.index.get(nb201_edges(text))
+    if row is None:
+        return None
+    out: dict[str, Any] = {"table_file": str(t.path), "table_arch": text}
+    for col in t.header:
+        if col in ("arch", "arch_index"):
+            continue
+        try:
+            v = t.column(col)[row]
+        except ConfigError:
+            continue
+        if math.isfinite(v):
+            out[f"table_{col}"] = v
+    return out
 
 
 # -- helpers shared by the methods ---------------------------------------------------------------

@@ -36,8 +36,17 @@ The result: ``status ok``; ``metrics`` = ``val_acc`` of the supernet on the vali
 ``latency_ms`` of the *derived* evaluation network (built by the space with the search's build
 settings, e.g. C=36, 20 cells for CIFAR), ``train_seconds``, ``epochs`` and ``supernet_params``;
 ``arch`` = the derived architecture (:meth:`OneShotMethod.derive`); ``report["history"]`` has one
-row per epoch (lr, loss, accuracies, the derived architecture's key and text). A NaN/inf loss or
+row per epoch (lr, loss, accuracies, the derived architecture's key and text) plus the collapse
+diagnostics (:meth:`OneShotMethod.diagnose`: parameter-free share, α entropy, the dominant Hessian
+eigenvalue every ``hessian_every`` epochs, RobustDARTS, Zela et al., ICLR 2020). A NaN/inf loss or
 running out of memory gives ``failed``; passing ``trial_timeout`` gives ``timeout``.
+
+Shared options (:data:`strategies.oneshot.base.DIAGNOSTIC_DEFAULTS`): ``hessian_every``,
+``hessian_iters``, ``guards`` (``skip_cap``: P-DARTS' cap of M=2 skips, Chen et al., ICCV 2019;
+``early_stop``: DARTS-ES, window 5, ratio 0.75, which returns the architecture of 5 epochs before;
+:mod:`strategies.oneshot.guards`) and ``table`` (NAS-Bench-201 lookups of the derived cell, for
+spaces that write NB201 strings: ``metrics["table_..."]`` and ``report["table_lookup"]``, labelled
+as CIFAR-10 table numbers, not measurements on the searched dataset).
 """
 from __future__ import annotations
 
@@ -56,7 +65,16 @@ from nas.errors import ConfigError
 from nas.settings import build_settings
 from nas.types import Proposal, Result
 from strategies.oneshot.architect import Architect
-from strategies.oneshot.base import OneShotMethod, load_state, split_source
+from strategies.oneshot.base import (
+    DIAGNOSTIC_DEFAULTS,
+    TABLE_METRICS,
+    OneShotMethod,
+    load_state,
+    split_source,
+    table_lookup,
+    validate_diagnostics,
+)
+from strategies.oneshot.guards import should_stop_early
 
 FORMAT = "nas/darts-checkpoint@1"
 
@@ -72,6 +90,7 @@ DEFAULTS: dict[str, Any] = {
     "alpha_weight_decay": 1e-3,
     "train_portion": 0.5,
     "alpha_init": "randn",
+    **DIAGNOSTIC_DEFAULTS,
 }
 
 #: (option, test, what it must be) for the numeric options
@@ -104,7 +123,7 @@ class Darts(OneShotMethod):
             s[key] = float(v)
         if s["w_lr_min"] > s["w_lr"]:
             raise ConfigError(f"{where}: w_lr_min ({s['w_lr_min']:g}) must not exceed w_lr ({s['w_lr']:g})")
-        return s
+        return validate_diagnostics(s, where)
 
     def describe(self) -> str:
         return f"DARTS ({'second' if self.options['order'] == 2 else 'first'} order)"
@@ -137,17 +156,28 @@ class Darts(OneShotMethod):
                     "source": f"DARTS ({kind}, Liu et al. 2019) on {info.name}: seed {seed}, {config.epochs} epochs, "
                               f"supernet {size}",
                     "order": hp["order"]}
+            if outcome["stopped_at"] is not None:  # DARTS-ES: the architecture of k epochs before
+                meta["early_stopped"] = {"at_epoch": outcome["stopped_at"], "returned_epoch": outcome["from_epoch"]}
+                with torch.no_grad():
+                    for a, old in zip(model.arch_parameters(), outcome["alphas"]):
+                        a.copy_(old.to(a.device))
             arch = self.derive(space, model, meta)
             shape = input_shape(info)
             net = space.build(arch, **build_settings(space, info, config))
             metrics = {"val_acc": outcome["val_acc"], **size_metrics(net, shape),
                        "latency_ms": latency_ms(net, shape), "train_seconds": outcome["train_seconds"],
                        "epochs": len(history), "supernet_params": sum(p.numel() for p in model.weights())}
+            report: dict[str, Any] = {"history": history}
+            lookup = table_lookup(space, arch, hp["table"])
+            if lookup is not None:  # NAS-Bench-201's CIFAR-10 numbers for the derived cell, not a measurement
+                report["table_lookup"] = {"note": "NAS-Bench-201 table lookup (CIFAR-10 training), "
+                                                  "not measured on the searched dataset", **lookup}
+                metrics.update({k: v for k, v in lookup.items() if k in TABLE_METRICS})
         except ConfigError as e:
             return trial.done("failed", f"bad DARTS settings: {e}")
         except Exception as e:  # noqa: BLE001 - the trial fails, not the search
             return trial.failure(e, report={"history": history})
-        return trial.done("ok", None, metrics, {"history": history}, arch)
+        return trial.done("ok", None, metrics, report, arch)
 
     def _search(self, space: Any, model: Any, sources: tuple[Any, Any, Any], config: Any, seed: int,
                 device: torch.device, trial: TrialRecord, settings: dict[str, Any],
@@ -166,6 +196,8 @@ class Darts(OneShotMethod):
                               w_momentum=hp["w_momentum"], w_weight_decay=hp["w_weight_decay"])
         gen = torch.Generator().manual_seed(seed)
         epoch, train_seconds = 0, 0.0
+        snapshots: dict[int, list[torch.Tensor]] = {}  # epoch -> α, for DARTS-ES's step back
+        stopped_at = from_epoch = None
         state = load_state(ckpt, FORMAT, "DARTS checkpoint", settings)
         if state is not None:
             model.load_state_dict(state["model"])
@@ -175,11 +207,12 @@ class Darts(OneShotMethod):
             restore_rng(state["rng"], gen, device)
             epoch, train_seconds = int(state["epoch"]), float(state["train_seconds"])
             history.extend(dict(r) for r in state["history"])
+            snapshots = {int(k): list(v) for k, v in state.get("snapshots", {}).items()}
         trial.resumed_from = epoch
         crit = nn.CrossEntropyLoss()
         bs = config.batch_size
         try:
-            while epoch < config.epochs:
+            while epoch < config.epochs and not (history and "early_stop" in history[-1]):
                 t0 = time.perf_counter()
                 lr = w_opt.param_groups[0]["lr"]
                 loss, acc = _search_epoch(model, architect, w_opt, w_src, a_src, hp, bs, crit, gen, device, epoch,
@@ -192,26 +225,54 @@ class Darts(OneShotMethod):
                 seconds = time.perf_counter() - t0
                 train_seconds += seconds
                 epoch += 1
-                derived = space.derive(model)
+                derived = self.derive(space, model)
                 row = {"epoch": epoch, "lr": lr, "train_loss": loss, "train_acc": acc, "val_acc": val_acc,
                        "seconds": seconds, "derived": derived.key}
                 if "genotype" in derived.meta:
                     row["genotype"] = derived.meta["genotype"]
+                row.update(self.diagnose(space, model, derived, epoch, a_src, bs, seed))
                 history.append(row)
+                stop = self._early_stop(model, history, snapshots, epoch)
+                if stop is not None:
+                    stopped_at, from_epoch = epoch, stop
+                    row["early_stop"] = stop  # DARTS-ES: eigenvalue growth; the epoch whose architecture is returned
                 if ckpt is not None:
                     save_state(ckpt, FORMAT, {
                         "epoch": epoch, "model": model.state_dict(), "w_optimizer": w_opt.state_dict(),
                         "a_optimizer": architect.state_dict(), "scheduler": sched.state_dict(),
                         "rng": rng_state(gen, device), "history": history, "train_seconds": train_seconds,
-                        "settings": settings})
+                        "snapshots": {str(k): v for k, v in snapshots.items()}, "settings": settings})
                 if on_epoch is not None:
                     on_epoch(dict(row))
+                if stop is not None:
+                    break
             if not history:
                 raise TrialFailed("no epoch was run")
         except TrialError as e:
             e.resumed_from = trial.resumed_from
             raise
-        return {"val_acc": float(history[-1]["val_acc"]), "train_seconds": train_seconds}
+        if stopped_at is None and history and "early_stop" in history[-1]:  # resumed after the stop
+            stopped_at, from_epoch = int(history[-1]["epoch"]), int(history[-1]["early_stop"])
+        return {"val_acc": float(history[-1]["val_acc"]), "train_seconds": train_seconds, "stopped_at": stopped_at,
+                "from_epoch": from_epoch, "alphas": snapshots.get(from_epoch) if from_epoch is not None else None}
+
+    def _early_stop(self, model: Any, history: list[dict[str, Any]], snapshots: dict[int, list[torch.Tensor]],
+                    epoch: int) -> int | None:
+        """DARTS-ES (``early_stop`` guard): the epoch to return to when the eigenvalue grew too fast, else None.
+
+        Keeps α of the last ``early_stop_window + 1`` eigenvalue epochs in ``snapshots``.
+        """
+        hp = self.options
+        if "early_stop" not in hp["guards"] or "hessian_eigenvalue" not in history[-1]:
+            return None
+        k = hp["early_stop_window"]
+        snapshots[epoch] = [a.detach().cpu().clone() for a in model.arch_parameters()]
+        for old in sorted(snapshots)[:-(k + 1)]:
+            del snapshots[old]
+        measured = [(int(r["epoch"]), float(r["hessian_eigenvalue"])) for r in history if "hessian_eigenvalue" in r]
+        if not should_stop_early([v for _, v in measured], k, hp["early_stop_ratio"]):
+            return None
+        return measured[-k - 1][0]
 
 
 def darts_step(model: Any, architect: Architect, w_opt: torch.optim.Optimizer, train: tuple[Any, Any],

@@ -96,11 +96,17 @@ class DartsStrategy(OneShotStrategy):
     def __init__(self, space: SearchSpace, *, seed: int = 0, objective: Objective | None = None,
                  order: int = 1, w_lr: float = 0.025, w_lr_min: float = 0.001, w_momentum: float = 0.9,
                  w_weight_decay: float = 3e-4, w_grad_clip: float = 5.0, alpha_lr: float = 3e-4,
-                 alpha_weight_decay: float = 1e-3, train_portion: float = 0.5, alpha_init: str = "randn") -> None:
+                 alpha_weight_decay: float = 1e-3, train_portion: float = 0.5, alpha_init: str = "randn",
+                 hessian_every: int = 1, hessian_iters: int = 20, guards: list[str] | str | None = None,
+                 early_stop_window: int = 5, early_stop_ratio: float = 0.75, max_skips: int = 2,
+                 table: str = "auto") -> None:
+        # hessian_every ... table: the collapse diagnostics and guards (strategies.oneshot.base.DIAGNOSTIC_DEFAULTS)
         super().__init__(space, seed=seed, objective=objective, order=order, w_lr=w_lr, w_lr_min=w_lr_min,
                          w_momentum=w_momentum, w_weight_decay=w_weight_decay, w_grad_clip=w_grad_clip,
                          alpha_lr=alpha_lr, alpha_weight_decay=alpha_weight_decay, train_portion=train_portion,
-                         alpha_init=alpha_init)
+                         alpha_init=alpha_init, hessian_every=hessian_every, hessian_iters=hessian_iters,
+                         guards=[] if guards is None else guards, early_stop_window=early_stop_window,
+                         early_stop_ratio=early_stop_ratio, max_skips=max_skips, table=table)
 
 
 def run_oneshot_trial(space: Any, proposal: Proposal, config: Any, data: Any, *, device: Any,

@@ -19,7 +19,8 @@ from typing import Any, NoReturn, Sequence
 from nas import __version__
 from nas.errors import NasError
 
-SUBCOMMANDS = ("spaces", "strategies", "show", "search", "status", "export", "train", "bench")
+SUBCOMMANDS = ("spaces", "strategies", "show", "search", "status", "export", "train", "bench", "report", "baselines",
+               "compare")
 
 
 class ArgumentParser(argparse.ArgumentParser):

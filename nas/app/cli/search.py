@@ -35,7 +35,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument("--strategy", help="search strategy (nas strategies lists them; default evolution)")
     g.add_argument("--objective", help="accuracy (default), mnas or pareto")
     g.add_argument("--population", type=int, help="evolution: population size P (default 10)")
-    g.add_argument("--sample-size", type=int, help="evolution: tournament sample size S (default 3)")
+    g.add_argument("--sample-size", type=int, help="evolution: tournament sample size S (default: the population size)")
     g.add_argument("--no-aging", action="store_true", help="evolution: kill the worst of the sample, not the oldest")
     g.add_argument("--strategy-option", action="append", type=key_value, metavar="KEY=VALUE",
                    help="any strategy option (value parsed as YAML); repeatable")
@@ -56,7 +56,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="ray: GPUs per trial, fractions share a GPU (default 1 if the cluster has GPUs, else 0)")
     g.add_argument("--cpus-per-trial", type=float, metavar="N", help="ray: CPUs per trial (default 1)")
     g.add_argument("--storage", metavar="PATH",
-                   help="ray: storage every node sees, for per-epoch trial checkpoints (multi-node clusters)")
+                   help="ray: storage every node sees, for per-epoch trial checkpoints and kept trained weights "
+                        "(multi-node clusters)")
     g.add_argument("--dataset", help="dataset (default digits)")
     g.add_argument("--data-dir", help="where the dataset lives")
     g.add_argument("--download", action="store_true", help="allow downloading the dataset")
@@ -128,23 +129,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def report(summary: Any) -> int:
-    """Print the stop reason, the top-5 table and the export path; return the exit code."""
+    """Print the stop reason and the top-5 table, export the best trial and write the report
+    (:func:`nas.app.launch.finish_run`), say what was skipped; return the exit code."""
     from nas.app.progress import fmt_time, print_top
 
     run_dir = summary.run_dir
     print(f"stopped: {summary.stopped_reason}; {len(summary.trials)} trials ({summary.n_ok} ok, "
           f"{summary.n_failed} failed) in {fmt_time(summary.elapsed)}")
     print_top(summary.top(5), title=f"top 5 of {run_dir}")
-    if summary.best is not None and run_dir is not None:
-        import nas.app.export as export
-        from nas.app.rundir import BEST
+    from nas.app.launch import finish_run
 
-        try:
-            export.export_top(run_dir, top=1)
-        except Exception as e:  # the search itself succeeded; keep its exit code
-            sys.stderr.write(f"nas: warning: export of the best trial failed: {e}\n")
-        else:
-            print(f"best architecture exported to {run_dir / BEST}/")
+    done = finish_run(summary)  # best/ and report.html
+    for warning in done.warnings:
+        sys.stderr.write(f"nas: warning: {warning}\n")
+    if done.exported is not None:
+        print(f"best architecture exported to {done.exported}/")
+    for note in done.notes:  # an artifact skipped, with the command that adds it
+        print(f"note: {note}")
+    if done.report is not None:
+        print(f"report: {done.report}")
     if summary.exit_code:
         first = next((t.get("error") for t in summary.trials if t.get("error")), None)
         sys.stderr.write(f"nas: search failed: every trial failed; first error: {first}\n")

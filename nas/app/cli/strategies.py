@@ -33,6 +33,7 @@ def options_of(factory: Any) -> dict[str, Any]:
 
 
 def describe() -> list[dict[str, Any]]:
+    from nas.app.bench import BENCH_NOTES
     from nas.registry import STRATEGIES, load_plugins
     from nas.types import DEFAULT_RUNNER
 
@@ -48,6 +49,8 @@ def describe() -> list[dict[str, Any]]:
             row["options"] = options_of(factory)
             row["multi_objective"] = bool(getattr(factory, "supports_multi_objective", False))
             row["trial_runner"] = str(getattr(factory, "trial_runner", DEFAULT_RUNNER))  # what runs its trials
+            if name in BENCH_NOTES:
+                row["bench_note"] = BENCH_NOTES[name]
         rows.append(row)
     return rows
 
@@ -67,5 +70,10 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         opts = r.get("error") or ", ".join(f"{k}={v!r}" for k, v in r["options"].items()) or "-"
         table.add_row(r["name"], r["summary"], opts)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    from nas.app.bench import BENCH_NOTES  # where nas bench's options differ from these defaults, and why
+
+    for name, why in BENCH_NOTES.items():
+        console.print(f"{name}: {why}", highlight=False)
     return 0
