@@ -16,7 +16,7 @@ protocol of the published NB201 search results (Dong & Yang, ICLR 2020, §5):
 Signal, report and cost are options (``signal``, ``report``, ``cost``), so any CSV of the
 same shape works: a column ``arch`` of NB201 strings (``|op~0|+|op~0|op~1|+|...|``) plus
 numeric columns. The cost spec is a sum of ``number*column``, ``column`` or ``number``
-terms, parsed here (never ``eval``'d). A copy of the NB201 CIFAR-10 table ships as package
+terms, parsed by :func:`evaluators.tabular_columns.parse_cost_spec` (never ``eval``'d). A copy of the NB201 CIFAR-10 table ships as package
 data (``evaluators/tables/nb201_cifar10.csv``, provenance in its ``README.md``).
 
 Fidelities (Li et al., JMLR 2018): a proposal with a ``budget`` (epochs) is answered from that
@@ -38,13 +38,12 @@ from __future__ import annotations
 import csv
 import math
 import os
-import re
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from evaluators.base import Evaluator
+from evaluators.tabular_columns import Table, _column_name, _fidelities, _positive_int, parse_cost_spec
 from nas.arch import Architecture
 from nas.errors import ConfigError, InvalidArchitecture
 from nas.genotype import format_nb201
@@ -55,40 +54,8 @@ DEFAULT_TABLE = TABLES_DIR / "nb201_cifar10.csv"
 DEFAULT_SIGNAL = "cifar10_valid_acc_12ep"
 DEFAULT_REPORT = "cifar10_test_acc_200ep"
 DEFAULT_COST = "12*train_time_per_epoch_s + valid_eval_time_s"
-#: the NB201 fidelities (epochs -> validation column), used where the table has the column
-DEFAULT_FIDELITIES: dict[int, str] = {12: "cifar10_valid_acc_12ep", 200: "cifar10_valid_acc_200ep"}
 DEFAULT_EPOCH_TIME = "train_time_per_epoch_s"
 DEFAULT_EVAL_TIME = "valid_eval_time_s"
-
-_TERM = re.compile(
-    r"^(?:(?P<num>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
-    r"(?:\s*\*\s*(?P<col>[A-Za-z_][A-Za-z0-9_.]*))?"
-    r"|(?P<col2>[A-Za-z_][A-Za-z0-9_.]*)(?:\s*\*\s*(?P<num2>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+))?)$"
-)
-
-
-def parse_cost_spec(spec: str) -> list[tuple[float, str | None]]:
-    """Parse ``"12*train_time_per_epoch_s + valid_eval_time_s"`` into ``[(12.0, col), (1.0, col)]``.
-
-    Terms are joined by ``+``; each is ``number*column``, ``column*number``, ``column`` or a
-    constant ``number`` (column ``None``). Anything else is a :class:`ConfigError`.
-    """
-    if not isinstance(spec, str) or not spec.strip():
-        raise ConfigError("evaluator 'tabular': option 'cost' must be a non-empty string like 'a*col + col'")
-    terms: list[tuple[float, str | None]] = []
-    for raw in spec.split("+"):
-        term = raw.strip()
-        m = _TERM.match(term)
-        if m is None:
-            raise ConfigError(
-                f"evaluator 'tabular': cost spec {spec!r}: bad term {term!r}; "
-                "expected number*column, column, or number joined by '+'"
-            )
-        if m.group("col2") is not None:
-            terms.append((float(m.group("num2") or 1.0), m.group("col2")))
-        else:
-            terms.append((float(m.group("num")), m.group("col")))
-    return terms
 
 
 # -- the table ---------------------------------------------------------------------------
@@ -117,39 +84,6 @@ def nb201_edges(text: str) -> tuple[str, ...]:
             raise ValueError(f"node {j} must read nodes 0..{j - 1} once each")
         out.extend(by_src[i] for i in range(j))
     return tuple(out)
-
-
-@dataclass
-class Table:
-    """A benchmark CSV: arch → row, plus numeric columns converted on demand."""
-
-    path: Path
-    header: list[str]
-    raw: list[list[str]]
-    index: dict[tuple[str, ...], int]
-    keys: list[tuple[str, ...]]
-    _columns: dict[str, list[float]] = field(default_factory=dict)
-
-    def column(self, name: str) -> list[float]:
-        """Column ``name`` as floats (``nan`` where empty); ConfigError if absent or not numeric."""
-        col = self._columns.get(name)
-        if col is not None:
-            return col
-        if name not in self.header:
-            raise ConfigError(f"{self.path}: no column {name!r}; columns: {', '.join(self.header)}")
-        j = self.header.index(name)
-        values = []
-        for i, row in enumerate(self.raw):
-            cell = row[j].strip()
-            try:
-                values.append(float(cell) if cell else math.nan)
-            except ValueError:
-                raise ConfigError(f"{self.path}: line {i + 2}: column {name!r} is not a number: {cell!r}") from None
-        self._columns[name] = values
-        return values
-
-    def has(self, name: str) -> bool:
-        return name in self.header
 
 
 _CACHE: dict[tuple[str, int, int, str], Table] = {}
@@ -233,7 +167,7 @@ class TabularEvaluator(Evaluator):
 
     Options (``evaluator_options`` or keywords): ``table`` (CSV path; default the packaged
     CIFAR-10 table), ``signal`` (column seen by strategies as ``val_acc``), ``report`` (column
-    journaled in ``Result.report`` only), ``cost`` (spec, see :func:`parse_cost_spec`),
+    journaled in ``Result.report`` only), ``cost`` (spec, see :func:`~evaluators.tabular_columns.parse_cost_spec`),
     ``macs`` (a column to read MACs from; default: counted from the cell), ``num_classes`` and
     ``resolution`` (for the counted MACs). ``capacity()`` is 1: simulated evaluations run one
     after another, as in the NB201 protocol.
@@ -365,44 +299,3 @@ class TabularEvaluator(Evaluator):
         return {"name": self.name, "table": str(self.table.path), "rows": len(self.table.raw),
                 "signal": self.signal, "report": self.report, "cost": self.cost_spec,
                 "fidelities": {str(e): c for e, c in sorted(self.fidelities.items())}}
-
-
-def _column_name(value: Any, option: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"evaluator 'tabular': option {option!r} must be a column name, got {value!r}")
-    return value
-
-
-def _fidelities(value: Any, table: Table) -> dict[int, str]:
-    """Option ``fidelities``: ``{epochs: column}``, a mapping or ``"12:col,200:col"`` (unset: the defaults the table has)."""
-    if value is None:
-        return {e: c for e, c in DEFAULT_FIDELITIES.items() if table.has(c)}
-    if isinstance(value, str):
-        value = dict(part.partition(":")[::2] for part in value.split(","))
-    if not isinstance(value, Mapping) or not value:
-        raise ConfigError(f"evaluator 'tabular': option 'fidelities' must map epochs to columns "
-                          f"(e.g. '12:col12,200:col200'), got {value!r}"[:300])
-    out: dict[int, str] = {}
-    for epochs, col in value.items():
-        text = str(epochs).strip()
-        if isinstance(epochs, bool) or not text.isdigit() or int(text) < 1:
-            raise ConfigError(f"evaluator 'tabular': option 'fidelities': epochs must be an integer >= 1, "
-                              f"got {epochs!r}")
-        out[int(text)] = _column_name(str(col).strip(), "fidelities")
-        table.column(out[int(text)])  # a missing or non-numeric column is a ConfigError now
-    return out
-
-
-def _positive_int(value: Any, option: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"evaluator 'tabular': option {option!r} must be an integer >= 1, got {value!r}")
-    return value
-
-
-def table_summary(table: Table, signal: str, report: str) -> Mapping[str, float]:
-    """Reference points of a table: best report value, and the report of the best signal row."""
-    sig, rep = table.column(signal), table.column(report)
-    rows = [i for i in range(len(sig)) if math.isfinite(sig[i]) and math.isfinite(rep[i])]
-    best_sig = max(rows, key=lambda i: sig[i])
-    return {"optimum": max(rep[i] for i in rows), "best_signal_report": rep[best_sig],
-            "best_signal": sig[best_sig]}

@@ -81,6 +81,10 @@ class MultiFidelity(Strategy):
         self.pending: dict[str, dict[str, Any]] = {}
         self.seen: set[str] = set()
         self.exhausted = False
+        self._init_schedule()
+
+    def _init_schedule(self) -> None:
+        """The subclass's own state, set up once the options above are checked (none here)."""
 
     # -- the sampler ------------------------------------------------------------------------
     def _make_sampler(self, sampler: Any) -> Strategy | None:

@@ -18,9 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nas.objectives import Objective
 from nas.types import Proposal, Result
-from search_spaces.base import SearchSpace
 from strategies._brackets import MultiFidelity, rung_budget, top_k
 
 
@@ -29,10 +27,7 @@ class ASHA(MultiFidelity):
 
     name = "asha"
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0, objective: Objective | None = None,
-                 eta: Any = 3, min_epochs: Any = 1, max_epochs: Any = 9, sampler: Any = "random") -> None:
-        super().__init__(space, seed=seed, objective=objective, eta=eta, min_epochs=min_epochs,
-                         max_epochs=max_epochs, sampler=sampler)
+    def _init_schedule(self) -> None:
         self.budgets = [rung_budget(self.eta, self.min_epochs, self.max_epochs, self.s_max - k)
                         for k in range(self.s_max + 1)]
         # per rung: the (lineage, score) results in arrival order, and the lineages promoted out of it

@@ -23,9 +23,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nas.objectives import Objective
 from nas.types import Proposal, Result
-from search_spaces.base import SearchSpace
 from strategies._brackets import MultiFidelity, rung_budget, top_k
 
 
@@ -34,10 +32,7 @@ class Hyperband(MultiFidelity):
 
     name = "hyperband"
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0, objective: Objective | None = None,
-                 eta: Any = 3, min_epochs: Any = 1, max_epochs: Any = 9, sampler: Any = "random") -> None:
-        super().__init__(space, seed=seed, objective=objective, eta=eta, min_epochs=min_epochs,
-                         max_epochs=max_epochs, sampler=sampler)
+    def _init_schedule(self) -> None:
         self.n_brackets = 0  # brackets started so far
         # the bracket in progress: {"s", "n", "rung", "queue": [lineage | None], "members": [lineage]}
         self.bracket: dict[str, Any] | None = None

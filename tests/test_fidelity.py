@@ -14,22 +14,10 @@ import pytest
 import torch
 
 from evaluators.candidate import checkpoint_path, evaluate_candidate
-from evaluators.data import load_data
 from nas.app.runcheck import check_proposal, check_trial_record
 from nas.config import SearchConfig
 from nas.errors import ConfigError
 from nas.types import Proposal, trial_dedup_key
-from nas.zoo import get_space
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data("digits", seed=0)
-
-
-@pytest.fixture(scope="module")
-def nb201():
-    return get_space("nb201")
 
 
 def config(**kw) -> SearchConfig:

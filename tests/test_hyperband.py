@@ -141,7 +141,7 @@ def test_bad_option_on_the_command_line_is_one_line_exit_2(tmp_path):
 
 def test_bench_reports_multi_fidelity_beside_the_published_bohb_row():
     result = run_bench(BenchConfig(strategies=("hyperband", "bohb"), runs=3, workers=1))
-    from nas.app.bench import format_markdown
+    from nas.app.bench_report import format_markdown
 
     md = format_markdown(result)
     assert result["fidelities"] == [12, 200]

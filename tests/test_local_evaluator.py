@@ -10,7 +10,6 @@ import pytest
 
 from evaluators.candidate import RECIPE_KEYS, evaluate_candidate, trial_seed
 from nas.settings import build_settings
-from evaluators.data import load_data
 from evaluators.local import LocalEvaluator
 from nas.config import SearchConfig
 from nas.errors import ConfigError, DataError
@@ -19,16 +18,6 @@ from nas.types import Proposal
 from nas.zoo import get_space, load_genotype
 
 METRICS = {"val_acc", "params", "macs", "latency_ms", "train_seconds", "epochs"}
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data("digits", seed=0)
-
-
-@pytest.fixture(scope="module")
-def nb201():
-    return get_space("nb201")
 
 
 def config(**kw) -> SearchConfig:

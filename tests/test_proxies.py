@@ -8,17 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from evaluators.data import load_data
 from evaluators.proxies import PROXIES, check_proxies, naswot, proxy_batch, proxy_scores
 from nas.config import SearchConfig
 from nas.errors import ConfigError
 from nas.settings import build_settings
 from search_spaces.nb201 import Nb201Space
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data("digits", seed=0)
 
 
 def _builder(space, arch, info):

@@ -108,7 +108,8 @@ def test_the_console_error_detection_sees_a_script_error(tmp_path):
 
 
 def test_bench_output_gets_a_report_with_bands_and_reference_lines(tmp_path):
-    from nas.app.bench import BenchConfig, anytime_png, reference_lines, run_bench, write_outputs
+    from nas.app.bench import BenchConfig, run_bench
+    from nas.app.bench_report import anytime_png, reference_lines, write_outputs
 
     result = run_bench(BenchConfig(strategies=("random",), runs=3, time_budget=3000, workers=1))
     curve = result["strategies"]["random"]["curve"]

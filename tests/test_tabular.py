@@ -12,8 +12,8 @@ from evaluators.tabular import (
     load_table,
     nb201_edges,
     nb201_macs,
-    parse_cost_spec,
 )
+from evaluators.tabular_columns import parse_cost_spec
 from nas.config import SearchConfig
 from nas.errors import ConfigError
 from nas.registry import EVALUATORS, SPACES, load_plugins

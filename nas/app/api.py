@@ -48,7 +48,7 @@ def default_progress() -> Any:
 class Run:
     """A run directory opened read-only: its config, trials, best architectures and exports.
 
-    ``summary`` is the :class:`~nas.app.driver.SearchSummary` when this object came from
+    ``summary`` is the :class:`~nas.app.summary.SearchSummary` when this object came from
     :func:`search` or :func:`resume` in this process, else ``None``.
     """
 

@@ -40,14 +40,13 @@ import os
 import signal
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from nas.arch import Architecture
 from nas.config import SearchConfig
 from nas.errors import ConfigError, MachineFault, as_machine_fault, is_machine_fault
 from nas.app.rundir import RunDir, json_record, result_of
+from nas.app.summary import SearchSummary
 from nas.layout import storage_of, trial_weights_path
 from nas.types import Proposal, Result, trial_dedup_key
 
@@ -62,36 +61,6 @@ class Progress(Protocol):
     def trial_finished(self, record: dict[str, Any], search: "Search") -> None: ...
     def tick(self, search: "Search") -> None: ...
     def stop(self, search: "Search") -> None: ...
-
-
-@dataclass
-class SearchSummary:
-    """What a finished (or stopped) search returns.
-
-    ``trials`` are the journal records in finishing order, with ``arch`` (and
-    ``result_arch``, an architecture the trial produced) as :class:`Architecture` objects; ``scores``
-    maps the id of each ok trial to its objective score (Pareto: ``val_acc``).
-    """
-
-    trials: list[dict[str, Any]]
-    best: dict[str, Any] | None
-    n_ok: int
-    n_failed: int
-    elapsed: float
-    stopped_reason: str
-    n_duplicates: int = 0
-    run_dir: Path | None = None
-    scores: dict[str, float] = field(default_factory=dict, repr=False)
-
-    @property
-    def exit_code(self) -> int:
-        """1 when trials ran and every one failed, else 0 (a machine fault raises instead: exit 75)."""
-        return 1 if self.trials and self.n_ok == 0 else 0
-
-    def top(self, k: int = 5) -> list[dict[str, Any]]:
-        """The ``k`` best ok trials by objective score (ties: earlier first)."""
-        ranked = sorted((t for t in self.trials if t["id"] in self.scores), key=lambda t: -self.scores[t["id"]])
-        return ranked[:k]
 
 
 def _crash_point() -> tuple[str, int] | None:

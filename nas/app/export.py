@@ -305,14 +305,16 @@ def _model_spec(space: Any, arch: Architecture, kw: Mapping[str, Any]) -> Any:
 
 
 # -- a run's top trials --------------------------------------------------------------------------
-def rank_trials(run_dir: str | Path) -> tuple[dict[str, Any], list[tuple[float, dict[str, Any]]]]:
+def rank_trials(run_dir: str | Path, records: list[dict[str, Any]] | None = None,
+                ) -> tuple[dict[str, Any], list[tuple[float, dict[str, Any]]]]:
     """``(config, [(score, record), ...])``: the run's ok trials with a finite score, best first.
 
-    Scores are the objective's :meth:`~nas.objectives.Objective.rank_score`.
+    Scores are the objective's :meth:`~nas.objectives.Objective.rank_score`. ``records``: the
+    journal when the caller has read it already (default: read ``trials.jsonl``).
     """
     import nas.objectives  # noqa: F401  (registers the objectives)
     from nas.registry import OBJECTIVES
-    from nas.app.rundir import read_records, read_run_yaml
+    from nas.app.rundir import TRIALS, read_records, read_run_yaml
     from nas.types import Result
 
     config = dict(read_run_yaml(run_dir)["config"])
@@ -321,7 +323,7 @@ def rank_trials(run_dir: str | Path) -> tuple[dict[str, Any], list[tuple[float, 
     except NasError:
         objective = OBJECTIVES.create("accuracy")
     scored = []
-    for rec in read_records(Path(run_dir) / "trials.jsonl"):
+    for rec in read_records(Path(run_dir) / TRIALS) if records is None else records:
         if rec.get("status") != "ok" or (rec.get("result_arch") or rec.get("arch")) is None:  # see trial_arch
             continue
         score = objective.rank_score(Result("ok", dict(rec.get("metrics") or {})))

@@ -29,7 +29,8 @@ from nas.limits import check_writable_dir
 from nas.objectives import Objective
 from nas.registry import EVALUATORS, OBJECTIVES, STRATEGIES
 from nas.app.rundir import RUN_YAML, RunDir, check_new, read_run_yaml
-from nas.app.driver import Search, SearchSummary
+from nas.app.driver import Search
+from nas.app.summary import SearchSummary
 from search_spaces.base import SearchSpace
 from strategies.base import Strategy
 

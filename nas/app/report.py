@@ -13,7 +13,7 @@ rewrites it, e.g. while a search runs. Sections:
 * the trial table, sortable by any column (click a header);
 * per-trial training curves, for trials whose journal record has a per-epoch ``history``;
 * for a ``nas bench`` folder (``bench.json``): the anytime curves with ±1 std bands and the
-  published rows as reference lines (:func:`nas.app.bench.anytime_png`).
+  published rows as reference lines (:func:`nas.app.bench_report.anytime_png`).
 
 Everything is read from the run directory without a lock; text from the journal is HTML-escaped.
 """
@@ -254,8 +254,8 @@ def run_report_html(run_dir: str | Path) -> str:
     from nas.app.runview import trials_dataframe
 
     path = Path(run_dir)
-    config, ranked = rank_trials(path)  # reads and checks run.yaml
     trials = read_records(path / TRIALS)
+    config, ranked = rank_trials(path, trials)  # reads and checks run.yaml
     scores = {str(rec["id"]): s for s, rec in ranked}
     counts = {s: sum(1 for t in trials if t.get("status") == s) for s in ("ok", "failed", "timeout")}
     meta = {"space": config.get("space"), "strategy": config.get("strategy"),
@@ -284,13 +284,13 @@ def run_report_html(run_dir: str | Path) -> str:
     curves = _curves([rec for _, rec in ranked] + [t for t in trials if str(t.get("id")) not in scores])
     body.append("<h2>Training curves</h2>")
     body.append(curves or '<p class="note">The journal holds no per-epoch history for these trials.</p>')
-    body += ["<h2>Trials</h2>", '<p class="note">Click a column header to sort.</p>', _table(trials_dataframe(path))]
+    body += ["<h2>Trials</h2>", '<p class="note">Click a column header to sort.</p>', _table(trials_dataframe(path, trials))]
     return _page(f"nas report: {path.name}", body)
 
 
 def bench_report_html(out_dir: str | Path) -> str:
     """The HTML page of a ``nas bench`` folder: its ``anytime.png`` (curves with ±1 std bands and
-    reference lines, :func:`nas.app.bench.anytime_png`) and its ``bench.md`` table."""
+    reference lines, :func:`nas.app.bench_report.anytime_png`) and its ``bench.md`` table."""
     from nas.limits import read_text
 
     path = Path(out_dir)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 
-def trials_dataframe(run_dir: str | Path) -> Any:
+def trials_dataframe(run_dir: str | Path, records: list[dict[str, Any]] | None = None) -> Any:
     """One row per finished trial, in journal order (a :class:`pandas.DataFrame`).
 
     Columns, after Optuna's ``study.trials_dataframe()``: ``number`` (0, 1, ...), ``id``,
@@ -17,7 +17,7 @@ def trials_dataframe(run_dir: str | Path) -> Any:
     trial has none), ``key`` (architecture key), ``datetime_start``, ``datetime_complete``,
     ``duration`` (pandas timedeltas), ``metrics_<name>`` for every metric (val_acc, params,
     macs, ...), ``report_<name>`` for numbers strategies never see, ``origin``, ``parent``,
-    ``runner`` and ``error``.
+    ``runner`` and ``error``. ``records``: the journal when the caller has read it already.
     """
     import pandas as pd
 
@@ -25,9 +25,10 @@ def trials_dataframe(run_dir: str | Path) -> Any:
     from nas.app.rundir import TRIALS, read_records
     from nas.types import trial_key
 
-    _, ranked = rank_trials(run_dir)
+    if records is None:
+        records = read_records(Path(run_dir) / TRIALS)
+    _, ranked = rank_trials(run_dir, records)
     scores = {str(rec["id"]): score for score, rec in ranked}
-    records = read_records(Path(run_dir) / TRIALS)
     rows = []
     for n, rec in enumerate(records):
         info = rec.get("info") or {}

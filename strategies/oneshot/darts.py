@@ -76,6 +76,20 @@ from strategies.oneshot.base import (
 )
 from strategies.oneshot.guards import should_stop_early
 
+
+def open_trial(method: Any, space: Any, config: Any, info: Any, device: torch.device,
+               checkpoint: str | Path | None) -> tuple[TrialRecord, Any, Result | None]:
+    """The common opening of a one-shot trial: the record, the space's supernet settings, and
+    the failed result (in place of the settings) when the space does not suit ``method``."""
+    trial = TrialRecord(device, config, checkpoint)
+    try:
+        method.check(space)
+        net_settings = space.supernet_settings(info, config)
+    except ConfigError as e:
+        return trial, None, trial.done("failed", str(e))
+    return trial, net_settings, None
+
+
 FORMAT = "nas/darts-checkpoint@1"
 
 #: the released ``train_search.py`` / ``architect.py`` defaults (see the module docstring)
@@ -133,13 +147,10 @@ class Darts(OneShotMethod):
             checkpoint: str | Path | None = None,
             on_epoch: Callable[[dict[str, Any]], Any] | None = None) -> Result:
         device = torch.device(device)
-        trial = TrialRecord(device, config, checkpoint)
         hp, info = self.options, data.info
-        try:
-            self.check(space)
-            net_settings = space.supernet_settings(info, config)
-        except ConfigError as e:
-            return trial.done("failed", str(e))
+        trial, net_settings, failed = open_trial(self, space, config, info, device, checkpoint)
+        if failed is not None:
+            return failed
         seed = trial_seed(config.seed, proposal.id)
         settings = {**hp, **net_settings, "epochs": config.epochs, "batch_size": config.batch_size,
                     "seed": seed, "dataset": info.name}

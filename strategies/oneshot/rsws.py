@@ -44,6 +44,7 @@ from nas.settings import build_settings
 from nas.types import Proposal, Result
 from search_spaces.base import SearchSpace
 from strategies.oneshot.base import OneShotMethod, load_state, split_source
+from strategies.oneshot.darts import open_trial
 from strategies.oneshot.strategy import OneShotStrategy
 
 FORMAT = "nas/path-oneshot-checkpoint@1"
@@ -129,13 +130,10 @@ class PathMethod(OneShotMethod):
         from nas.nn.mixed_ops import SampledSupernet
 
         device = torch.device(device)
-        trial = TrialRecord(device, config, checkpoint)
         hp, info = self.options, data.info
-        try:
-            self.check(space)
-            net_settings = space.supernet_settings(info, config)
-        except ConfigError as e:
-            return trial.done("failed", str(e))
+        trial, net_settings, failed = open_trial(self, space, config, info, device, checkpoint)
+        if failed is not None:
+            return failed
         seed = trial_seed(config.seed, proposal.id)
         settings = {"method": self.name, **hp, **net_settings, "epochs": config.epochs,
                     "batch_size": config.batch_size, "seed": seed, "dataset": info.name}

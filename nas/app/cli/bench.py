@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from nas.limits import check_writable_dir
 
     check_writable_dir(args.out, "--out")  # before the (long) benchmark; creates nothing
-    from nas.app.bench import BenchConfig, format_markdown, resolve_strategies, run_bench, write_outputs
+    from nas.app.bench import BenchConfig, resolve_strategies, run_bench
+    from nas.app.bench_report import format_markdown, write_outputs
 
     names, skipped = resolve_strategies(args.space, args.strategy, args.all)
     options: dict[str, dict[str, Any]] = {}
