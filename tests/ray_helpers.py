@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from evaluators.local_pool import process_alive
+
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
 #: environment for Ray in tests and in subprocess drivers
@@ -64,15 +66,15 @@ def _children(pids: set[int]) -> set[int]:
 def kill_leftovers(pids: set[int], timeout: float = 10.0) -> list[int]:
     """SIGKILL whichever of ``pids`` still run; returns those still alive after ``timeout``."""
     for pid in sorted(pids):
-        if _alive(pid):
+        if process_alive(pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+    while time.monotonic() < deadline and any(process_alive(p) for p in pids):
         time.sleep(0.1)
-    return sorted(p for p in pids if _alive(p))
+    return sorted(p for p in pids if process_alive(p))
 
 
 @contextmanager
@@ -92,19 +94,6 @@ def local_instance(num_cpus: int = 1) -> Iterator[None]:
         ray.shutdown()
         left = kill_leftovers(pids)
         assert not left, f"Ray processes left running: {left}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 class LoopbackCluster:
@@ -205,4 +194,35 @@ class LoopbackCluster:
             kill_leftovers(self._pids)
 
     def leftovers(self) -> list[int]:
-        return sorted(p for p in self._pids if _alive(p))
+        return sorted(p for p in self._pids if process_alive(p))
+
+
+#: Ray health checks fast enough that a killed node is declared dead within about 2 s
+FAST_HEALTH = {"health_check_period_ms": 500, "health_check_timeout_ms": 500, "health_check_failure_threshold": 4}
+
+
+class SearchThread:
+    """``run_search(config)`` in a daemon thread, so a test can kill cluster nodes meanwhile."""
+
+    def __init__(self, config: Any) -> None:
+        import threading
+
+        self.summary: Any = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drive, args=(config,), daemon=True)
+        self._thread.start()
+
+    def _drive(self, config: Any) -> None:
+        from nas.app.launch import run_search
+
+        try:
+            self.summary = run_search(config, progress=False)
+        except BaseException as e:  # noqa: BLE001 - reported by join()
+            self.error = e
+
+    def join(self, timeout: float) -> Any:
+        """Wait for the search; its summary, or an AssertionError naming what went wrong."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), f"the search did not finish within {timeout:g}s"
+        assert self.error is None, self.error
+        return self.summary

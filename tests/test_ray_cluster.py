@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,13 +19,13 @@ from evaluators.ray_resources import RayOptions, plan_resources
 from nas.config import SearchConfig
 from nas.errors import ConfigError
 from nas.io import read_jsonl
-from tests.ray_helpers import LOOPBACK, ROOT, LoopbackCluster, force_loopback, subprocess_env
+from tests.ray_helpers import (FAST_HEALTH, LOOPBACK, ROOT, LoopbackCluster, SearchThread, force_loopback,
+                               subprocess_env)
 
 force_loopback()
 SEARCH = {"space": "nb201", "strategy": "random", "dataset": "digits", "epochs": 1, "batch_size": 64,
           "lr": 0.1, "seed": 0, "evaluator": "ray"}
 #: the GCS declares a node dead after ~2 s of silence (default ~30 s) in the node-death test
-FAST_HEALTH = {"health_check_period_ms": 500, "health_check_timeout_ms": 500, "health_check_failure_threshold": 4}
 
 
 # -- resource planning (no Ray) -----------------------------------------------------------------------
@@ -279,8 +278,6 @@ def test_worker_node_death_retries_the_trial(tmp_path):
     """Kill the only trial-running node mid-trial; a replacement node finishes the retried trial."""
     import ray
 
-    from nas.app.launch import run_search
-
     if ray.is_initialized():
         ray.shutdown()  # this test drives its own cluster
     c = LoopbackCluster(workers=1, head_cpus=0, system_config=FAST_HEALTH)
@@ -288,23 +285,13 @@ def test_worker_node_death_retries_the_trial(tmp_path):
         c.connect()
         victim = c.workers[0]
         cfg = SearchConfig(**{**SEARCH, "epochs": 3}, budget=4, runs_dir=str(tmp_path), name="w")
-        out: dict = {}
-
-        def drive():
-            try:
-                out["summary"] = run_search(cfg, progress=False)
-            except BaseException as e:  # noqa: BLE001 - reported by the main thread
-                out["error"] = e
-
-        driver = threading.Thread(target=drive, daemon=True)
-        driver.start()
+        driver = SearchThread(cfg)
         ckpts = tmp_path / "w" / "checkpoints"
         killed = wait_for(lambda: c.busy_workers(victim) and {p.stem for p in ckpts.glob("*.pt")}, 180,
                           "a trial mid-training on the victim node")
         c.kill_node(victim)  # raylet, then its workers: a lost machine
         replacement = c.add_worker()
         driver.join(240)
-        assert not driver.is_alive() and "error" not in out, out.get("error")
         recs = journal(tmp_path / "w")
         ids = [r["id"] for r in recs]
         assert len(ids) == len(set(ids)) == 4 and all(r["status"] == "ok" for r in recs)  # each exactly once

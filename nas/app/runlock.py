@@ -20,6 +20,10 @@ dies, even by SIGKILL, so a stale lock never blocks a resume; a second live driv
   its next write and stops before writing, but a trial it was running may have been started
   by both. Drivers on different hosts without a shared lock manager are not stopped at all:
   run one driver per run directory.
+* Forked children. A process forked from the driver (the local evaluator's workers) would
+  share the driver's locked descriptors and so keep the run locked after the driver died; an
+  ``os.register_at_fork`` hook closes them in every child (closing a duplicate leaves the
+  driver's lock in place).
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ import fcntl
 import json
 import os
 import socket
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +74,30 @@ def holder_alive(info: dict[str, Any] | None) -> bool | None:
     return True
 
 
+#: the live locks of this process, whose descriptors a forked child closes (see the module docstring)
+_LIVE: "weakref.WeakSet[RunLock]" = weakref.WeakSet()
+
+
+def _close_in_child() -> None:
+    for lock in list(_LIVE):
+        for fd in (lock._lock_fd, lock._dir_fd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        lock._lock_fd = lock._dir_fd = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_in_child)
+
+
 class RunLock:
     """The locks of one driver on one run directory; :meth:`acquire` takes them or raises RunLocked."""
 
     def __init__(self, path: Path, dir_fd: int | None, lock_fd: int) -> None:
+        _LIVE.add(self)
         self.path = path
         self._dir_fd = dir_fd  # flock on the directory itself (None: not supported here)
         self._lock_fd: int | None = lock_fd  # flock on the file ``lock``
