@@ -64,6 +64,10 @@ class SearchConfig:
     #: zero-cost proxies (evaluators/proxies.py) scored on one minibatch before each trial's training,
     #: journaled as metrics ``proxy_NAME`` (and ``proxy_seconds``); their time is part of the trial's cost
     proxies: list[str] = field(default_factory=list)
+    #: warm start (README, "Warm start"): ``{proxy: NAME, samples: N, top: K}`` (N = 100, K = 10 when
+    #: left out): a zero-cost proxy pre-screen of N sampled architectures whose K best seed the
+    #: strategy (Abdelfattah et al., ICLR 2021, §5); resolved by :func:`warm_start_settings`
+    warm_start: dict[str, Any] | None = None
     # bookkeeping
     seed: int = 0
     name: str | None = None
@@ -117,6 +121,8 @@ class SearchConfig:
             raise bad("budget", "and 'time_budget' are both unset; the search would never stop")
         if self.name is not None and (not self.name or "/" in self.name or self.name.startswith(".")):
             raise bad("name", f"must be a plain directory name, got {self.name!r}")
+        if self.warm_start is not None:
+            warm_start_settings(self.warm_start, where)
 
     @classmethod
     def load(cls, path: str | Path) -> dict[str, Any]:
@@ -134,6 +140,37 @@ class SearchConfig:
             raise ConfigError(f"{p}: expected a mapping of settings, got {type(data).__name__}")
         cls.from_dict(data, where=str(p))  # validate eagerly so the error names the file
         return dict(data)
+
+
+#: the warm-start keys and their defaults (``proxy`` has none: it must be given)
+WARM_START_DEFAULTS = {"samples": 100, "top": 10}
+#: the most architectures one pre-screen may score (each is built once)
+WARM_START_MAX_SAMPLES = 100_000
+
+
+def warm_start_settings(value: Mapping[str, Any], where: str = "config") -> dict[str, Any]:
+    """``{"proxy", "samples", "top"}`` of a ``warm_start`` field, defaults filled; ConfigError if malformed.
+
+    The proxy's name is checked where proxies live (:func:`evaluators.proxies.check_proxies`).
+    """
+    def bad(why: str) -> ConfigError:
+        return ConfigError(f"{where}: field 'warm_start' {why}")
+
+    unknown = sorted(set(value) - {"proxy", *WARM_START_DEFAULTS})
+    if unknown:
+        raise bad(f"has unknown key {unknown[0]!r}; accepted: proxy, samples, top")
+    proxy = value.get("proxy")
+    if not isinstance(proxy, str) or not proxy:
+        raise bad(f"needs 'proxy', the name of a zero-cost proxy (e.g. naswot), got {proxy!r}")
+    out: dict[str, Any] = {"proxy": proxy}
+    for key, default in WARM_START_DEFAULTS.items():
+        v = value.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= WARM_START_MAX_SAMPLES:
+            raise bad(f"key {key!r} must be an integer in 1..{WARM_START_MAX_SAMPLES:,}, got {v!r}")
+        out[key] = v
+    if out["top"] > out["samples"]:
+        raise bad(f"key 'top' ({out['top']}) must be <= 'samples' ({out['samples']})")
+    return out
 
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}

@@ -17,12 +17,15 @@ maximum budget, and a rung stops part-way through it (what makes promotion exact
 
 New configurations come from a *sampler*, any ask/tell strategy of
 :data:`nas.registry.STRATEGIES` (``random`` by default, ``evolution``, ``tpe``, ...); the
-sampler is told the result of each configuration's first rung.
+sampler is told the result of each configuration's first rung. A warm start
+(:meth:`Strategy.warm_start`) seeds the sampler, so the seeds are the first new configurations
+(journaled with ``info.sampled = "warm_start"``); a strategy without a sampler (BOHB) draws
+them first itself.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from nas.arch import Architecture
 from nas.errors import ConfigError
@@ -67,6 +70,8 @@ class MultiFidelity(Strategy):
     #: takes the fidelity options ``eta``, ``min_epochs`` and ``max_epochs`` (``nas bench`` sets them
     #: from the fidelities of the table)
     multi_fidelity: ClassVar[bool] = True
+    #: the seeds go to the sampler (which must support them) or, without one, to the subclass's model
+    supports_warm_start = True
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, objective: Objective | None = None,
                  eta: Any = 3, min_epochs: Any = 1, max_epochs: Any = 9, sampler: Any = "random") -> None:
@@ -101,6 +106,18 @@ class MultiFidelity(Strategy):
                               f"proposes architectures, not {sampler!r}")
         return STRATEGIES.create(sampler, self.space, seed=self.seed, objective=self.objective)
 
+    def check_warm_start(self) -> None:
+        super().check_warm_start()
+        if self.sampler is not None and not self.sampler.supports_warm_start:
+            raise ConfigError(f"strategy {self.name!r} with sampler {self.sampler_name!r} cannot be warm-started: "
+                              f"strategy {self.sampler_name!r} takes no seeds")
+
+    def warm_start(self, archs: Sequence[Architecture]) -> None:
+        super().warm_start(archs)
+        if self.sampler is not None:  # the sampler proposes the new configurations, so it gets the seeds
+            self.sampler.warm_start(self.seeds)
+            self.seeds = []
+
     def _sample(self, budget: int) -> tuple[Architecture, dict[str, Any], str | None] | None:
         """A configuration never proposed before: ``(arch, info, sampler proposal id)``, or None."""
         for _ in range(MAX_SAMPLER_TRIES):
@@ -114,6 +131,8 @@ class MultiFidelity(Strategy):
                 if p is None or p.arch is None:
                     return None
                 arch, info, sid = p.arch, {"sampler": self.sampler_name, **p.info}, p.id
+                if p.info.get("origin") == "warm_start":  # "origin" is overwritten by the rung's
+                    info["sampled"] = "warm_start"
             if arch.key not in self.seen:
                 return arch, info, sid
             if sid is not None:  # the sampler's own duplicate: tell it the first result we have

@@ -13,6 +13,10 @@ Architectures for Neural Architecture Search", AAAI 2021, as implemented here:
    Thompson sampling ``its`` (default, the paper's choice: one draw from N(mean, std) of the
    ensemble per candidate) or ``ucb`` (mean + ``beta`` std).
 
+Warm start (:meth:`Strategy.warm_start`): the seeds are proposed first and replace the first of
+the ``n_init`` random architectures (more seeds than ``n_init``: all of them), so the predictor's
+first fit is on the seeds' results.
+
 Deviations and choices (documented): the ensemble trains on standardised scores (the paper's MAE
 on raw accuracy, otherwise the same); failed trials (score ``None``) are left out of the
 training data; when fewer than ``batch`` unseen mutations exist, random unseen architectures fill
@@ -50,6 +54,7 @@ class Bananas(Strategy):
     """
 
     name = "bananas"
+    supports_warm_start = True
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, objective: Objective | None = None,
                  n_init: int = 10, batch: int = 5, candidates: int = 100, n_mutate: int = 2,
@@ -87,6 +92,9 @@ class Bananas(Strategy):
     def ask(self) -> Proposal | None:
         if self.exhausted:
             return None
+        seeded = self.take_seed(self.seen)
+        if seeded is not None:
+            return self._propose(seeded, {"origin": "warm_start"})
         while self.queue:
             item = self.queue.pop(0)
             if item["arch"].key not in self.seen:

@@ -19,6 +19,9 @@ reference implementation uses), each with a fixed bandwidth ``bandwidth`` (0.2) 
 estimated by statsmodels. Scores are the search objective's (accuracy by default); failed
 results count as the worst.
 
+Warm start (:meth:`Strategy.warm_start`): the seeds are the first new configurations, before any
+random or model sample (``info.sampled = "warm_start"``).
+
 Options: Hyperband's ``eta`` (3), ``min_epochs`` (1), ``max_epochs`` (9), and ``random_fraction``
 (1/3), ``top_fraction`` (0.15), ``n_samples`` (64), ``bandwidth`` (0.2), ``bandwidth_factor`` (3).
 """
@@ -62,6 +65,9 @@ class BOHB(Hyperband):
 
     # -- the model ---------------------------------------------------------------------------------
     def _model_sample(self, budget: int) -> tuple[Architecture, dict[str, Any]] | None:
+        seeded = self.take_seed(self.seen)
+        if seeded is not None:
+            return seeded, {"origin": "bohb", "sampled": "warm_start"}
         model_budget = self._model_budget()
         if model_budget is None or self.rng.random() < self.random_fraction:
             return self.space.sample(self.rng), {"origin": "bohb", "sampled": "random"}

@@ -11,6 +11,10 @@ Algorithm 1, as implemented here:
    tournament baseline of the paper) the **worst member of the child's tournament sample**
    dies instead.
 
+Warm start (:meth:`Strategy.warm_start`): the seeds are proposed first and make the initial
+population (with random samples when there are fewer than ``P``); more than ``P`` seeds all
+enter it too, and aging removes the oldest as children arrive.
+
 Asynchronous workers (the paper distributes the cycle loop over workers): proposals are
 made while earlier ones are still being evaluated. Random proposals still pending count
 towards filling the initial population; once ``P`` are proposed, children are mutated from
@@ -59,6 +63,7 @@ class RegularizedEvolution(Strategy):
     """
 
     name = "evolution"
+    supports_warm_start = True
 
     def __init__(
         self,
@@ -96,6 +101,9 @@ class RegularizedEvolution(Strategy):
     def ask(self) -> Proposal | None:
         if self.exhausted:
             return None
+        seeded = self.take_seed(self.seen)
+        if seeded is not None:  # counts as a member of the initial population, like a random sample
+            return self._propose(seeded, "random", {"origin": "warm_start"}, None)
         n_random_pending = sum(1 for p in self.pending.values() if p["origin"] == "random")
         if not self.population or len(self.population) + n_random_pending < self.population_size:
             return self._random({"origin": "random"})

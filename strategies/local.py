@@ -18,6 +18,9 @@ optimum). As implemented here:
 4. **Restart**: when a neighbourhood holds nothing better, the current architecture is a local
    optimum and the search starts again from step 1.
 
+Warm start (:meth:`Strategy.warm_start`): the seeds replace the first start's random samples
+(that start evaluates ``max(n_init, number of seeds)`` architectures, the seeds first).
+
 Deduplication: an architecture whose canonical key was already proposed is never proposed again;
 a neighbour evaluated earlier (e.g. in another climb) counts with its known score, free. Failed
 trials (score ``None``) never become the current architecture. With several trials in flight,
@@ -25,7 +28,7 @@ trials (score ``None``) never become the current architecture. With several tria
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from nas.arch import Architecture
 from nas.objectives import Objective
@@ -61,6 +64,7 @@ class LocalSearch(Strategy):
     """
 
     name = "local"
+    supports_warm_start = True
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, objective: Objective | None = None,
                  n_init: int = 10, first_improvement: bool = True, max_tries: int = 100) -> None:
@@ -81,6 +85,11 @@ class LocalSearch(Strategy):
         self.restarts = 0
         self.exhausted = False
 
+    def warm_start(self, archs: Sequence[Architecture]) -> None:
+        """Seed the first start: its ``max(n_init, len(seeds))`` architectures begin with the seeds."""
+        super().warm_start(archs)
+        self.init_left = max(self.n_init, len(self.seeds))
+
     # -- ask ------------------------------------------------------------------------------
     def ask(self) -> Proposal | None:
         for _ in range(self.max_tries):  # each pass makes progress (a move, a restart) or returns
@@ -88,12 +97,15 @@ class LocalSearch(Strategy):
                 return None
             if self.phase == "init":
                 if self.init_left > 0:
-                    arch = sample_unseen(self.space, self.rng, self.seen, self.max_tries)
+                    origin = "warm_start"
+                    arch = self.take_seed(self.seen)
+                    if arch is None:
+                        origin, arch = "random", sample_unseen(self.space, self.rng, self.seen, self.max_tries)
                     if arch is None:
                         self.exhausted = True
                         return None
                     self.init_left -= 1
-                    return self._propose(arch, {"origin": "random", "restart": self.restarts})
+                    return self._propose(arch, {"origin": origin, "restart": self.restarts})
                 if self._waiting():
                     return None
                 told = [k for k in self.archs if self.scores.get(k) is not None]

@@ -4,6 +4,7 @@ The baseline of every NAS comparison (Real et al. 2019 "RS"; Li & Talwalkar 2019
 are deduplicated on the isomorphism-aware ``Architecture.key`` (README, "Architecture format"), so two samples
 that compute the same function are evaluated once. When ``max_tries`` consecutive samples
 are all known, the space looks exhausted: ``ask`` returns ``None`` and ``done()`` is true.
+A warm start (:meth:`Strategy.warm_start`) proposes its seeds before the first sample.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class RandomSearch(Strategy):
     """
 
     name = "random"
+    supports_warm_start = True
 
     def __init__(
         self, space: SearchSpace, *, seed: int = 0, objective: Objective | None = None, max_tries: int = 100
@@ -35,6 +37,10 @@ class RandomSearch(Strategy):
     def ask(self) -> Proposal | None:
         if self.exhausted:
             return None
+        seeded = self.take_seed(self.seen)
+        if seeded is not None:
+            self.seen.add(seeded.key)
+            return Proposal(self.new_id(), seeded, info={"origin": "warm_start"})
         arch = sample_unseen(self.space, self.rng, self.seen, self.max_tries)
         if arch is None:
             self.exhausted = True

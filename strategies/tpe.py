@@ -13,6 +13,10 @@ sees it like any other trial. This interleaves TPE's global model with hill-clim
 incumbent, in the spirit of SMAC's local search around incumbents and BOHB's random
 fraction; it is only for single objectives.
 
+Warm start (:meth:`Strategy.warm_start`): each seed, in order, is enqueued into the study
+(``study.enqueue_trial`` with its decisions) and proposed before any TPE sample; the seeds count
+towards the ``n_startup_trials``.
+
 Deduplication (documented deviation from plain Optuna): a sampled architecture whose
 canonical ``Architecture.key`` was already evaluated is not proposed again. Optuna is told
 the known result for that trial (so the model still sees where it sampled) and asked
@@ -68,6 +72,7 @@ class TPEStrategy(Strategy):
 
     name = "tpe"
     supports_multi_objective = True
+    supports_warm_start = True
 
     def __init__(
         self,
@@ -160,6 +165,11 @@ class TPEStrategy(Strategy):
         import optuna
 
         study, dists = self.study, self._distributions()
+        seeded = self.take_seed(set(self.known) | set(self.inflight))
+        if seeded is not None:
+            study.enqueue_trial({d.name: c for d, c in zip(self.decisions, self.space.encode(seeded))})
+            trial = self._ask(dists)
+            return self._propose(trial, seeded, {"origin": "warm_start", "trial": trial.number})
         local = self._local_candidate()
         if local is not None:
             study.enqueue_trial({d.name: c for d, c in zip(self.decisions, self.space.encode(local))})

@@ -52,11 +52,14 @@ def inject(k: int, errno_name: str = "ENOSPC", *, always: bool = False, path: st
 
 
 def cli(capsys: Any, *argv: str) -> tuple[int, str, str]:
-    """Run ``nas ARGV`` in this process; ``(exit code, stdout, stderr)``."""
+    """Run ``nas ARGV`` in this process; ``(exit code, stdout, stderr)`` (argparse's exits included)."""
     from nas.app.cli import main
 
     capsys.readouterr()
-    rc = main(list(argv))
+    try:
+        rc = main(list(argv))
+    except SystemExit as e:  # argparse errors
+        rc = int(e.code or 0)
     out, err = capsys.readouterr()
     return rc, out, err
 

@@ -11,20 +11,13 @@ import pytest
 import yaml
 
 import tests.toy_plugin  # noqa: F401  (registers the toy space and evaluator)
-from nas.app.cli import main
+from tests.faults import cli
 from nas.config import SearchConfig
 from nas.app.rundir import RunDir, read_run_yaml
 
 TOY = ["search", "--space", "toy", "--evaluator", "toy", "--population", "3", "--sample-size", "2"]
 
 
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:  # argparse errors
-        rc = int(e.code)
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def snapshot_tree(root: Path) -> dict[str, bytes]:

@@ -14,7 +14,7 @@ import pytest
 
 import search_spaces  # noqa: F401  (registers the first-party spaces)
 from nas.arch import Architecture
-from nas.app.cli import main
+from tests.faults import cli
 from nas.app.draw import bezier, plan_cell
 from nas.genotype import parse_genotype
 from nas.registry import SPACES
@@ -24,13 +24,6 @@ from nas.zoo import get_space, list_genotypes, load_genotype
 NB201_BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
 
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:  # argparse errors
-        rc = int(e.code)
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 # -- text -------------------------------------------------------------------------------------------

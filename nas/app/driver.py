@@ -75,11 +75,14 @@ def _crash_point() -> tuple[str, int] | None:
 class Search:
     """One search: ``Search(config, space, strategy, evaluator, run=..., progress=...).run()``.
 
-    The driver does not shut the evaluator down (its creator does).
+    The driver does not shut the evaluator down (its creator does). ``elapsed``: seconds the run
+    has already spent before its first session's loop (a warm start's pre-screen,
+    :mod:`nas.app.warm_start`), counted in :attr:`elapsed` and so in ``time_budget``; a resumed
+    run's snapshot replaces it with the time it recorded.
     """
 
     def __init__(self, config: SearchConfig, space: Any, strategy: Any, evaluator: Any, *,
-                 run: RunDir | None = None, progress: Progress | None = None) -> None:
+                 run: RunDir | None = None, progress: Progress | None = None, elapsed: float = 0.0) -> None:
         self.config, self.space, self.strategy, self.evaluator = config, space, strategy, evaluator
         self.run_dir, self.progress = run, progress
         self.objective = strategy.objective
@@ -101,7 +104,7 @@ class Search:
         self._followers: dict[str, list[Proposal]] = {}
         self._dup_run = 0
         self._weights_kept: set[str] = set()
-        self._elapsed0, self._t0 = 0.0, time.perf_counter()
+        self._elapsed0, self._t0 = float(elapsed), time.perf_counter()
         self.stopped_reason: str | None = None
         self._halt = False
         self._crash = _crash_point() if run is not None else None

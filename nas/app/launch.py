@@ -28,6 +28,7 @@ from nas.errors import ConfigError
 from nas.limits import check_writable_dir
 from nas.objectives import Objective
 from nas.registry import EVALUATORS, OBJECTIVES, STRATEGIES
+from nas.app import warm_start
 from nas.app.rundir import RUN_YAML, RunDir, check_new, read_run_yaml
 from nas.app.driver import Search
 from nas.app.summary import SearchSummary
@@ -132,6 +133,9 @@ def assemble(config: SearchConfig, run_path: Path | None = None, evaluator: Eval
     objective = OBJECTIVES.create(config.objective, **config.objective_options)
     strategy = STRATEGIES.create(config.strategy, space, seed=config.seed, objective=objective,
                                  **strategy_options(config, run_path))
+    if config.warm_start is not None:  # checked before an evaluator starts: nothing to shut down
+        kind = evaluator if evaluator is not None or not with_evaluator else EVALUATORS.get(choose_evaluator(config))
+        warm_start.check_warm_start(config, strategy, kind)
     owns = evaluator is None and with_evaluator
     if owns:
         name = choose_evaluator(config)
@@ -224,6 +228,8 @@ def run_search(
       False/None, or a :class:`nas.app.driver.Progress` object.
     """
     parts: Components | None = None
+    record: dict[str, Any] | None = None  # a new run's warm-start pre-screen (nas.app.warm_start)
+    elapsed0 = 0.0
     if resume is not None:
         path = Path(resume)
         cfg, changed = resume_config(path, config_overrides(config), force)
@@ -232,6 +238,7 @@ def run_search(
             parts = assemble(cfg, path, evaluator)
             if changed:
                 run.update_config(cfg.to_dict(), changed)
+            elapsed0 = warm_start.for_resume(cfg, parts.space, parts.strategy, path, run.load_snapshot() is not None)
         except BaseException:
             _release(parts, run)
             raise
@@ -247,17 +254,23 @@ def run_search(
             cfg.name = default_run_name(cfg)
         path = check_new(check_writable_dir(Path(cfg.runs_dir) / cfg.name, "--runs-dir/--name"))
         parts = assemble(cfg, path, evaluator, space=space)
-        try:
+        try:  # the pre-screen runs before the run directory exists: bad data or a crash leaves nothing
+            record = None if cfg.warm_start is None else warm_start.compute(cfg, parts.space)
             run = RunDir.create(path, cfg.to_dict())
         except BaseException:
             _release(parts, None)
             raise
     try:
+        if record is not None:
+            elapsed0 = warm_start.start(record, parts.strategy, run.path)
+            if progress:
+                print(warm_start.describe(record), flush=True)
         if progress is True:
             from nas.app.progress import make_progress
 
             progress = make_progress()
-        search = Search(cfg, parts.space, parts.strategy, parts.evaluator, run=run, progress=progress or None)
+        search = Search(cfg, parts.space, parts.strategy, parts.evaluator, run=run, progress=progress or None,
+                        elapsed=elapsed0)
         return search.run()
     finally:
         _release(parts, run)

@@ -25,6 +25,10 @@ Files
 ``lock``
     ``{"pid", "host", "since"}`` of the driver holding the run (see "Locking" below); emptied
     when it stops.
+``warm_start.json``
+    Only for a search with a warm start (``--warm-start``, :mod:`nas.app.warm_start`): the zero-cost
+    proxy pre-screen, written atomically before the first trial (settings, seconds, every sampled
+    key with its score, and the seeds). A resume reads it, never recomputes it.
 ``best/``
     Exported top-k (``nas export``; the top-1 at the end of a search).
 

@@ -16,7 +16,10 @@ AAAI 2019, §3: several proposals in flight, results told in any order), with de
 fake results (every 7th fails): proposals are valid, ids unique, keys never repeated; a
 JSON round trip of ``state_dict`` gives exactly the proposals an uninterrupted strategy
 makes (what crash-safe resume relies on); foreign state and unknown options are
-:class:`~nas.errors.ConfigError`; results for unknown ids are ignored.
+:class:`~nas.errors.ConfigError`; results for unknown ids are ignored. A strategy that supports a
+warm start (:meth:`~strategies.base.Strategy.warm_start`) proposes its seeds first, in order and
+without duplicates, and its ``state_dict`` round trip still holds mid-way through them; one that
+does not refuses with a ConfigError.
 
 Strategies whose trials are not plain architecture evaluations (another ``trial_runner``,
 e.g. one-shot methods) are covered by ``OneShotConformance`` instead and skipped here.
@@ -73,6 +76,23 @@ def signature(p: Proposal) -> tuple:
     assert p.arch is not None
     return p.id, p.arch.key, p.arch.spec, json.dumps(p.info, sort_keys=True, default=str), \
         json.dumps(p.config, sort_keys=True, default=str), p.budget, p.lineage, p.from_budget
+
+
+def restored_alongside(a: AsyncLoop, fresh: Strategy, steps: int) -> AsyncLoop:
+    """Load ``a``'s JSON state into ``fresh``, step both ``steps`` times, and check that the restored
+    strategy proposes exactly what ``a`` goes on to propose; returns the restored loop."""
+    state = json.loads(json.dumps(a.strategy.state_dict()))
+    b = AsyncLoop(fresh, seed=1)
+    b.strategy.load_state_dict(state)
+    b.outstanding = list(a.outstanding)
+    b.rng.setstate(a.rng.getstate())
+    n = len(a.proposals)
+    for _ in range(steps):
+        a.step()
+        b.step()
+    assert b.proposals, "the restored strategy proposed nothing"
+    assert [signature(p) for p in a.proposals[n:]] == [signature(p) for p in b.proposals]
+    return b
 
 
 class StrategyConformance:
@@ -132,17 +152,7 @@ class StrategyConformance:
         a = AsyncLoop(make_strategy(space, 5), seed=1)
         for _ in range(16):
             a.step()
-        state = json.loads(json.dumps(a.strategy.state_dict()))
-        b = AsyncLoop(make_strategy(space, 5), seed=1)
-        b.strategy.load_state_dict(state)
-        b.outstanding = list(a.outstanding)
-        b.rng.setstate(a.rng.getstate())
-        n = len(a.proposals)
-        for _ in range(24):
-            a.step()
-            b.step()
-        assert b.proposals, "the restored strategy proposed nothing"
-        assert [signature(p) for p in a.proposals[n:]] == [signature(p) for p in b.proposals]
+        b = restored_alongside(a, make_strategy(space, 5), 24)
         assert json.loads(json.dumps(a.strategy.state_dict())) == json.loads(json.dumps(b.strategy.state_dict()))
 
     def test_foreign_state_is_a_config_error(self, strategy):
@@ -161,6 +171,54 @@ class StrategyConformance:
     def test_tell_of_an_unknown_id_is_ignored(self, strategy):
         strategy.tell("t99999", Result("ok", {"val_acc": 1.0}))
         assert strategy.ask() is not None
+
+    @staticmethod
+    def _seeds(space: SearchSpace, n: int = 4) -> list[Any]:
+        rng = random.Random(11)
+        out: dict[str, Any] = {}
+        for _ in range(20 * n):
+            arch = space.sample(rng)
+            out.setdefault(arch.key, arch)
+            if len(out) == n:
+                break
+        if len(out) < 2:
+            pytest.skip(f"space {space.name!r} has too few distinct architectures to seed a strategy with")
+        return list(out.values())
+
+    def test_warm_start_proposes_the_seeds_first(self, make_strategy, space, strategy):
+        seeds = self._seeds(space)
+        strat = make_strategy(space, 0)
+        given = [*seeds, seeds[0]]  # a duplicate is dropped
+        try:
+            strat.check_warm_start()
+        except ConfigError:
+            with pytest.raises(ConfigError, match="cannot be warm-started"):
+                strat.warm_start(given)
+            return
+        strat.warm_start(given)
+        loop = AsyncLoop(strat, seed=4)
+        fresh: list[Proposal] = []
+        for _ in range(20 * len(seeds)):
+            if len(fresh) >= len(seeds) + 1 or not loop.step():
+                break
+            # new architectures only: a multi-fidelity promotion continues one (Proposal.lineage)
+            fresh = [p for p in loop.proposals if p.lineage is None]
+        assert [p.arch.key for p in fresh[:len(seeds)]] == [a.key for a in seeds]  # type: ignore[union-attr]
+        assert all(p.arch.key not in {a.key for a in seeds} for p in fresh[len(seeds):])  # type: ignore[union-attr]
+
+    def test_warm_start_state_dict_round_trip(self, make_strategy, space, strategy):
+        seeds = self._seeds(space)
+        a = AsyncLoop(make_strategy(space, 5), seed=1)
+        try:
+            a.strategy.check_warm_start()
+        except ConfigError:
+            pytest.skip(f"strategy {strategy.name!r} cannot be warm-started")
+        a.strategy.warm_start(seeds)
+        a.step()
+        a.step()  # two seeds asked, the others still to come
+        restored_alongside(a, make_strategy(space, 5), 16)  # a fresh strategy: the state holds the seeds
+        keys = [p.arch.key for p in a.proposals if p.lineage is None]  # type: ignore[union-attr]
+        assert keys[:len(seeds)] == [x.key for x in seeds]
 
     def test_failed_results_do_not_stop_the_search(self, make_strategy, space, strategy):
         strat = make_strategy(space, 1)

@@ -14,13 +14,21 @@ import sys
 from typing import Any
 
 from nas.app.cli import count_arg, key_value
-from nas.config import SearchConfig
+from nas.config import WARM_START_DEFAULTS, SearchConfig
 
 #: repeatable KEY=VALUE flag dest -> the SearchConfig option mapping it fills
 OPTION_FLAGS = {"strategy_option": "strategy_options", "evaluator_option": "evaluator_options",
                 "objective_option": "objective_options"}
 #: SearchConfig fields set by the flag of the same dest (fields without a flag are never in the namespace)
 FIELDS = tuple(f.name for f in dataclasses.fields(SearchConfig) if f.name not in OPTION_FLAGS.values())
+
+
+def name_list(text: str) -> list[str]:
+    """argparse ``type`` for ``NAME[,NAME...]``: the names, in order (checked where they are used)."""
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected NAME[,NAME...], got {text!r}")
+    return names
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -69,6 +77,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
     g.add_argument("--lr", type=float, help=f"learning rate (default {d.lr})")
     g.add_argument("--seed", type=int, help=f"default {d.seed}")
+    g = p.add_argument_group("zero-cost proxies (Abdelfattah et al., ICLR 2021)")
+    g.add_argument("--proxies", type=name_list, metavar="NAME[,NAME...]",
+                   help="score each trial's untrained network with these proxies before training (metrics "
+                        "proxy_NAME): naswot, synflow, snip, grad_norm, jacob_cov")
+    g.add_argument("--warm-start", dest="warm_start_proxy", metavar="PROXY",
+                   help="pre-screen sampled architectures with this proxy; the best seed the strategy")
+    g.add_argument("--warm-start-samples", type=count_arg(1, what="a number of architectures"), metavar="N",
+                   help=f"warm start: architectures to pre-screen (default {WARM_START_DEFAULTS['samples']})")
+    g.add_argument("--warm-start-top", type=count_arg(1, what="a number of architectures"), metavar="K",
+                   help=f"warm start: the best K seed the strategy (default {WARM_START_DEFAULTS['top']})")
     g = p.add_argument_group("run directory")
     g.add_argument("--name", help="run name (default SPACE-STRATEGY-TIMESTAMP)")
     g.add_argument("--runs-dir", help="parent folder of runs (default runs)")
@@ -99,6 +117,10 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         strategy_opts["sample_size"] = ns["sample_size"]
     if ns.get("no_aging"):
         strategy_opts["aging"] = False
+    warm = {k: ns[f"warm_start_{k}"] for k in ("proxy", *WARM_START_DEFAULTS) if f"warm_start_{k}" in ns}
+    if warm:  # --warm-start* flags override the keys of a --config file's warm_start
+        stored = out.get("warm_start")
+        out["warm_start"] = {**(stored if isinstance(stored, dict) else {}), **warm}
     for flag, field in OPTION_FLAGS.items():
         opts = dict(strategy_opts) if field == "strategy_options" else {}
         if field == "evaluator_options":
