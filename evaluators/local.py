@@ -119,6 +119,7 @@ class LocalEvaluator(Evaluator):
         self._pool: WorkerPool | None = None
         self._faults: deque[MachineFault] = deque()
         self._ship: tuple[str | None, bool] | None = None  # see _sendable
+        self._running: dict[str, Proposal] = {}  # trials on workers, by id
 
     # -- setup ------------------------------------------------------------------------------
     @property
@@ -203,19 +204,33 @@ class LocalEvaluator(Evaluator):
             self._check_sendable()
             self._pool = WorkerPool(self.workers, self.context.run, import_main=self._sendable()[1])
         pool = self._pool
-        while self._queue and pool.free():
-            pool.start(self._queue.popleft())
+        self._dispatch()
         out = []
         for pid, outcome in pool.collect(timeout):
+            proposal = self._running.pop(pid, None)
             if isinstance(outcome, MachineFault):
                 self._faults.append(outcome)
-            else:
-                out.append((pid, outcome))
-        while self._queue and pool.free():
-            pool.start(self._queue.popleft())
+                continue
+            if "exitcode" in outcome.worker and proposal is not None:  # its worker died: the result is final
+                self._remove_checkpoint(proposal)
+            out.append((pid, outcome))
+        self._dispatch()
         if self._faults and not out:
             raise self._faults.popleft()
         return out
+
+    def _dispatch(self) -> None:
+        assert self._pool is not None
+        while self._queue and self._pool.free():
+            proposal = self._queue.popleft()
+            self._pool.start(proposal)
+            self._running[proposal.id] = proposal
+
+    def _remove_checkpoint(self, proposal: Proposal) -> None:
+        if self.run_dir is not None:
+            from evaluators.candidate import checkpoint_path
+
+            checkpoint_path(self.run_dir / CHECKPOINTS, proposal.trial).unlink(missing_ok=True)
 
     def capacity(self) -> int:
         return self.workers
@@ -223,6 +238,7 @@ class LocalEvaluator(Evaluator):
     def shutdown(self) -> None:
         self._queue.clear()
         self._faults.clear()
+        self._running.clear()
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
@@ -235,11 +251,19 @@ class LocalEvaluator(Evaluator):
 
 
 def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the platform has one)."""
+    """CPU cores this process may use: its affinity mask where the platform has one, capped by a
+    cgroup v2 CPU quota (``/sys/fs/cgroup/cpu.max``, e.g. a container's CPU limit)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, int(int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
 
 
 def _count_option(name: str, value: Any, alternative: str = "") -> int | None:

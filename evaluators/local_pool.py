@@ -27,8 +27,9 @@ the driver sends it one proposal (``Proposal.to_dict()``) at a time and receives
 Failures of the process itself
     A worker that dies while running a trial (killed by the kernel's out-of-memory killer, a
     segfault in a native library, ``kill -9``) makes that trial a ``failed`` result naming the
-    exit status; a fresh worker replaces it for the next trial. Per-epoch checkpoints make a
-    resumed search continue such a trial where it was.
+    exit status (``worker["exitcode"]``), final like any failed trial (the evaluator removes its
+    checkpoint); a fresh worker replaces it for the next trial, and one that died while idle is
+    replaced before it is given one.
 The driver dies
     Every worker holds the read end of a pipe whose write end only the driver has; a thread
     waiting on it exits the worker the moment the driver is gone, even by SIGKILL (backstops:
@@ -43,6 +44,7 @@ Determinism
 """
 from __future__ import annotations
 
+import atexit
 import multiprocessing as mp
 import os
 import signal
@@ -177,17 +179,25 @@ def exit_reason(code: int | None) -> str:
 
 @contextmanager
 def _main_script_hidden(hide: bool) -> Iterator[None]:
-    """Make ``multiprocessing`` start a worker without importing the driver's main script."""
+    """Make ``multiprocessing`` start a worker without importing the driver's main script or module.
+
+    It re-imports ``__main__`` in a worker from its ``__spec__`` (``python -m pkg.mod``) or, without
+    one, its ``__file__`` (``python script.py``); with both absent for the moment of the start, it
+    imports nothing. (A package's ``__main__``, e.g. ``python -m nas``, it skips by itself.)
+    """
     main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    if not hide or main is None or path is None or getattr(getattr(main, "__spec__", None), "name", None):
-        yield  # nothing to hide (``python -m nas``: multiprocessing skips a package's __main__ itself)
+    if not hide or main is None:
+        yield
         return
-    del main.__file__
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    if "__spec__" in saved:
+        main.__spec__ = None
     try:
         yield
     finally:
-        main.__file__ = path
+        for k, v in saved.items():
+            setattr(main, k, v)
 
 
 class _Worker:
@@ -196,7 +206,7 @@ class _Worker:
         self.conn, child = ctx.Pipe(duplex=True)
         lifeline, self._lifeline = ctx.Pipe(duplex=False)  # the worker's read end, our write end
         self.process = ctx.Process(target=_worker_main, args=(child, lifeline, job, os.getpid(), driver_env()),
-                                   name=f"nas-local-worker-{index}", daemon=True)
+                                   name=f"nas-local-worker-{index}")  # not daemonic: may start DataLoader workers
         with _main_script_hidden(not import_main):
             self.process.start()
         child.close()
@@ -221,6 +231,7 @@ class WorkerPool:
         self._import_main = import_main
         self._ctx = _context()
         self._workers: list[_Worker | None] = [None] * self.size
+        atexit.register(self.shutdown)  # workers are not daemonic: never leave one behind at exit
 
     @property
     def running(self) -> int:
@@ -231,15 +242,25 @@ class WorkerPool:
 
     def start(self, proposal: Proposal) -> None:
         """Send ``proposal`` to an idle worker (forking one if needed); requires :meth:`free`."""
-        for i, w in enumerate(self._workers):
-            if w is not None and w.trial is None:
-                break
-        else:
-            i = next(i for i, w in enumerate(self._workers) if w is None)
-            w = self._workers[i] = _Worker(self._ctx, self._job, i, self._import_main)
-        assert w is not None
-        w.conn.send(proposal.to_dict())
-        w.trial = proposal.id
+        for w in self._workers:
+            if w is not None and w.trial is None and not w.process.is_alive():  # died while idle
+                self._workers[w.index] = None
+                w.close()
+        for attempt in range(2):
+            w = next((w for w in self._workers if w is not None and w.trial is None), None)
+            if w is None:
+                i = self._workers.index(None)
+                w = self._workers[i] = _Worker(self._ctx, self._job, i, self._import_main)
+            try:
+                w.conn.send(proposal.to_dict())
+            except OSError:  # it died just now: a fresh worker gets the trial
+                self._workers[w.index] = None
+                w.close()
+                if attempt:
+                    raise
+                continue
+            w.trial = proposal.id
+            return
 
     def collect(self, timeout: float | None) -> list[tuple[str, Result | MachineFault]]:
         """Finished trials (a result, or the machine fault that stopped one); waits up to ``timeout``."""
@@ -263,7 +284,8 @@ class WorkerPool:
             if msg is None:  # the process died mid-trial: that trial failed, a new worker takes its place
                 w.process.join(STOP_GRACE_SECONDS)
                 out.append((trial, Result("failed", error=exit_reason(w.process.exitcode),
-                                          worker={"local_worker": w.index, "pid": w.process.pid})))
+                                          worker={"local_worker": w.index, "pid": w.process.pid,
+                                                  "exitcode": w.process.exitcode})))
                 w.close()
                 self._workers[w.index] = None
             elif msg[0] == "fault":
@@ -277,6 +299,7 @@ class WorkerPool:
     def shutdown(self) -> None:
         """Stop every worker (idempotent): closing its lifeline ends it at once, idle or busy (a busy
         one's trial stays pending, its checkpoint in place for a resume)."""
+        atexit.unregister(self.shutdown)
         workers = [w for w in self._workers if w is not None]
         self._workers = [None] * self.size
         for w in workers:

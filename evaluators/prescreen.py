@@ -109,7 +109,8 @@ def prescreen(space: Any, config: Any, data: Any, *, proxy: str, samples: int, t
         archs = sample_pool(space, samples, config.seed)
         settings = build_settings(space, data.info, config)
         x, y = proxy_batch(data, config.batch_size, config.seed)
-        set_threads(None, x.device, data.info)  # the trials' CPU thread policy (digits: one thread)
+        trial_threads = (getattr(config, "evaluator_options", None) or {}).get("threads")
+        set_threads(trial_threads, x.device, data.info)  # the trials' CPU thread policy (digits: one thread)
         scores: list[float | None] = []
         errors: dict[int, str] = {}
         for i, arch in enumerate(archs):

@@ -168,6 +168,8 @@ def warm_start_settings(value: Mapping[str, Any], where: str = "config") -> dict
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= WARM_START_MAX_SAMPLES:
             raise bad(f"key {key!r} must be an integer in 1..{WARM_START_MAX_SAMPLES:,}, got {v!r}")
         out[key] = v
+    if "top" not in value:  # the default K never exceeds a small pool
+        out["top"] = min(out["top"], out["samples"])
     if out["top"] > out["samples"]:
         raise bad(f"key 'top' ({out['top']}) must be <= 'samples' ({out['samples']})")
     return out

@@ -116,10 +116,16 @@ def test_a_killed_worker_fails_its_trial_and_is_replaced(digits, tmp_path):
         (pid, result), = got
         assert pid == ps[0].id and result.status == "failed"
         assert "SIGKILL" in result.error and "out-of-memory" in result.error
+        assert not (tmp_path / "checkpoints" / f"{ps[0].id}.pt").exists()  # final: nothing left to resume
         ev.config.epochs = 1  # the next trial, on a fresh worker, finishes
         done = run_all(ev, [ps[1]])
         assert done[ps[1].id].status == "ok"
-        assert done[ps[1].id].worker["pid"] != victim.process.pid
+        idle = done[ps[1].id].worker["pid"]
+        assert idle != victim.process.pid
+        os.kill(idle, signal.SIGKILL)  # a worker that dies while idle is replaced before its next trial
+        time.sleep(0.2)
+        again = run_all(ev, [Proposal("t00009", ps[1].arch)])
+        assert again["t00009"].status == "ok" and again["t00009"].worker["pid"] not in (idle, victim.process.pid)
     finally:
         ev.shutdown()
 

@@ -20,10 +20,11 @@ dies, even by SIGKILL, so a stale lock never blocks a resume; a second live driv
   its next write and stops before writing, but a trial it was running may have been started
   by both. Drivers on different hosts without a shared lock manager are not stopped at all:
   run one driver per run directory.
-* Forked children. A process forked from the driver (the local evaluator's workers) would
-  share the driver's locked descriptors and so keep the run locked after the driver died; an
-  ``os.register_at_fork`` hook closes them in every child (closing a duplicate leaves the
-  driver's lock in place).
+* Forked children. A process forked from the driver (e.g. a ``DataLoader`` worker of an
+  in-process trial) would share the driver's locked descriptors and so keep the run locked after
+  the driver died; an ``os.register_at_fork`` hook closes them in every child (closing a
+  duplicate leaves the driver's lock in place). The local evaluator's workers are not forks of
+  the driver (they start from a fork server) and hold none.
 """
 from __future__ import annotations
 
