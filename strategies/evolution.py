@@ -12,8 +12,8 @@ Algorithm 1, as implemented here:
    dies instead.
 
 Warm start (:meth:`Strategy.warm_start`): the seeds are proposed first and make the initial
-population (with random samples when there are fewer than ``P``); more than ``P`` seeds all
-enter it too, and aging removes the oldest as children arrive.
+population (with random samples when there are fewer than ``P``); of more than ``P`` seeds only
+the first (best) ``P`` are used: later ones would age the best out of the population.
 
 Asynchronous workers (the paper distributes the cycle loop over workers): proposals are
 made while earlier ones are still being evaluated. Random proposals still pending count
@@ -98,6 +98,10 @@ class RegularizedEvolution(Strategy):
         self.exhausted = False
 
     # -- ask --------------------------------------------------------------------------
+    def warm_start(self, archs: Any) -> None:
+        super().warm_start(archs)
+        del self.seeds[self.population_size:]  # see the module docstring
+
     def ask(self) -> Proposal | None:
         if self.exhausted:
             return None

@@ -185,6 +185,11 @@ def test_search_starts_from_the_prescreens_best(tmp_path, capsys):
     rc, _, err = cli(capsys, "search", "--resume", str(run), "--warm-start-top", "2")  # not a resumable setting
     assert rc == 2 and "field 'warm_start'" in err and "would change the search" in err, err
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    rc, _, err = cli(capsys, "search", "--resume", str(run), "--force", "--warm-start", "naswot",
+                     "--warm-start-top", "2")  # not even with --force: the seeds are in the strategy state
+    assert rc == 2 and err.count("\n") == 1 and "cannot change on resume" in err, err
+    unchanged = {k: v for k, v in before.items() if k != "lock"}  # opening the run records its holder
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != "lock"} == unchanged
 
 
 @pytest.mark.slow
@@ -226,3 +231,14 @@ def test_resume_after_sigkill_does_not_recompute_the_prescreen(tmp_path):
     assert (run / warm_start.WARM_START).read_bytes() == before
     assert real_sequence(run) == real_sequence(tmp_path / "ref")
     assert [t["info"]["origin"] for t in trials(run)][:2] == ["warm_start", "warm_start"]
+
+
+def test_evolution_keeps_only_the_best_p_seeds(nb201):
+    """More seeds than the population would age the best ones out: only the first P are used."""
+    rng = random.Random(3)
+    archs = list({a.key: a for a in (nb201.sample(rng) for _ in range(20))}.values())[:5]
+    strat = STRATEGIES.create("evolution", nb201, seed=0, population=3, sample_size=2)
+    strat.warm_start(archs)
+    asked = [strat.ask() for _ in range(4)]
+    assert [p.arch.key for p in asked[:3]] == [a.key for a in archs[:3]]
+    assert asked[3].arch.key not in {a.key for a in archs}  # then children of the population

@@ -235,6 +235,9 @@ def run_search(
         cfg, changed = resume_config(path, config_overrides(config), force)
         run = RunDir.open(path)
         try:
+            if "warm_start" in changed and run.load_snapshot() is not None:
+                raise ConfigError(f"{path}: the warm start seeded the strategy when this run started; it cannot "
+                                  "change on resume, even with --force (start a new run instead)")
             parts = assemble(cfg, path, evaluator)
             if changed:
                 run.update_config(cfg.to_dict(), changed)
