@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluators.base import Evaluator
-from evaluators.local_pool import WorkerPool
+from evaluators.local_pool import WorkerPool, hard_limit
 from evaluators.proxies import check_proxies
 from nas.errors import ConfigError, MachineFault
 from nas.layout import CHECKPOINTS, trial_weights_path
@@ -202,7 +202,8 @@ class LocalEvaluator(Evaluator):
             return [(proposal.id, self.context.run(proposal))]
         if self._pool is None:
             self._check_sendable()
-            self._pool = WorkerPool(self.workers, self.context.run, import_main=self._sendable()[1])
+            self._pool = WorkerPool(self.workers, self.context.run, import_main=self._sendable()[1],
+                                    hard_limit=hard_limit(getattr(self.config, "trial_timeout", None)))
         pool = self._pool
         self._dispatch()
         out = []
@@ -211,7 +212,7 @@ class LocalEvaluator(Evaluator):
             if isinstance(outcome, MachineFault):
                 self._faults.append(outcome)
                 continue
-            if "exitcode" in outcome.worker and proposal is not None:  # its worker died: the result is final
+            if "exitcode" in outcome.worker and proposal is not None:  # its worker died (or was killed): final
                 self._remove_checkpoint(proposal)
             out.append((pid, outcome))
         self._dispatch()

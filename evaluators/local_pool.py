@@ -37,6 +37,11 @@ The driver dies
     worker outlives its driver to finish a trial, or remove its checkpoint, behind a resumed
     session's back. Workers ignore ``SIGINT``: a Ctrl-C stops
     the driver, which then terminates them (their checkpoints stay for a resume).
+A hung trial
+    ``trial_timeout`` is checked by the trainer between steps; a trial still running
+    ``hard_limit`` seconds after it started (the evaluator's: the timeout plus a grace of
+    :func:`hard_limit`) is stuck inside one call, so its worker is killed and the trial is a
+    ``timeout`` result.
 Determinism
     A trial's seed is :func:`~evaluators.candidate.trial_seed` of (search seed, trial id) and
     every worker runs with the same torch thread count, so a result does not depend on which
@@ -163,6 +168,13 @@ def _worker_main(conn: Connection, lifeline: Connection, job: Callable[[Proposal
         conn.send(reply)
 
 
+def hard_limit(trial_timeout: float | None) -> float | None:
+    """Seconds after which a trial's worker is killed: ``trial_timeout`` plus max(30 s, 10 %)."""
+    if trial_timeout is None:
+        return None
+    return float(trial_timeout) + max(30.0, 0.1 * float(trial_timeout))
+
+
 def exit_reason(code: int | None) -> str:
     """Words for a dead worker's exit status (``-9``: killed by SIGKILL, often the out-of-memory killer)."""
     if code is None:
@@ -212,6 +224,7 @@ class _Worker:
         child.close()
         lifeline.close()
         self.trial: str | None = None  # the trial it runs now
+        self.started = 0.0  # time.monotonic() when it got that trial
 
     def close(self) -> None:
         """Close our pipe ends: the worker sees its lifeline end and exits."""
@@ -225,9 +238,11 @@ class _Worker:
 class WorkerPool:
     """``size`` worker processes running ``job(proposal) -> Result``; started lazily, one trial each at a time."""
 
-    def __init__(self, size: int, job: Callable[[Proposal], Result], *, import_main: bool = False) -> None:
+    def __init__(self, size: int, job: Callable[[Proposal], Result], *, import_main: bool = False,
+                 hard_limit: float | None = None) -> None:
         self.size = int(size)
         self._job = job
+        self._hard_limit = hard_limit
         self._import_main = import_main
         self._ctx = _context()
         self._workers: list[_Worker | None] = [None] * self.size
@@ -259,7 +274,7 @@ class WorkerPool:
                 if attempt:
                     raise
                 continue
-            w.trial = proposal.id
+            w.trial, w.started = proposal.id, time.monotonic()
             return
 
     def collect(self, timeout: float | None) -> list[tuple[str, Result | MachineFault]]:
@@ -267,11 +282,16 @@ class WorkerPool:
         busy = [w for w in self._workers if w is not None and w.trial is not None]
         if not busy:
             return []
+        if self._hard_limit is not None:  # wake up for the first trial that would overrun it
+            due = min(w.started for w in busy) + self._hard_limit - time.monotonic()
+            timeout = max(0.0, due) if timeout is None else max(0.0, min(timeout, due))
         waitables: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
         ready = set(wait(waitables, timeout))
         out: list[tuple[str, Result | MachineFault]] = []
         for w in busy:
             if w.conn not in ready and w.process.sentinel not in ready:
+                if self._hard_limit is not None and time.monotonic() - w.started > self._hard_limit:
+                    out.append((str(w.trial), self._kill_stuck(w)))
                 continue
             trial, w.trial = w.trial, None
             assert trial is not None
@@ -295,6 +315,16 @@ class WorkerPool:
                 result.worker = {**result.worker, "local_worker": w.index}
                 out.append((trial, result))
         return out
+
+    def _kill_stuck(self, w: _Worker) -> Result:
+        """Kill the worker of a trial past the hard limit; the trial is a ``timeout`` result."""
+        w.process.kill()
+        w.process.join(STOP_GRACE_SECONDS)
+        w.close()
+        self._workers[w.index] = None
+        return Result("timeout", error=f"the trial ran {self._hard_limit:g}s, past trial_timeout plus its grace, "
+                                       "without stopping (stuck in one call): its worker was killed",
+                      worker={"local_worker": w.index, "pid": w.process.pid, "exitcode": w.process.exitcode})
 
     def shutdown(self) -> None:
         """Stop every worker (idempotent): closing its lifeline ends it at once, idle or busy (a busy

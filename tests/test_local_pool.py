@@ -170,6 +170,30 @@ def test_bad_workers_option(bad):
         LocalEvaluator(get_space("nb201"), SearchConfig(evaluator_options={"workers": bad}))
 
 
+def stuck_job(proposal: Proposal):  # module level: the workers import it by name
+    time.sleep(300)  # one call that never returns in time (the trainer's own timeout cannot see it)
+
+
+def test_a_stuck_trial_is_killed_at_the_hard_limit():
+    from evaluators.local_pool import WorkerPool, hard_limit
+
+    assert hard_limit(None) is None and hard_limit(10) == 40.0 and hard_limit(1000) == 1100.0
+    pool = WorkerPool(1, stuck_job, hard_limit=1.0)
+    try:
+        pool.start(proposals(1)[0])
+        t0 = time.monotonic()
+        got = []
+        while not got:
+            assert time.monotonic() - t0 < 30
+            got = pool.collect(5.0)  # wakes up at the limit, not after the 5 s
+        (pid, result), = got
+        assert pid == "t00000" and result.status == "timeout" and "killed" in result.error
+        assert 1.0 <= time.monotonic() - t0 < 10.0
+        assert not process_alive(result.worker["pid"])
+    finally:
+        pool.shutdown()
+
+
 def test_exit_reason_words():
     assert "SIGKILL" in exit_reason(-signal.SIGKILL) and "out-of-memory" in exit_reason(-9)
     assert "status 3" in exit_reason(3)

@@ -38,7 +38,7 @@ from nas.app.runlock import now_iso
 WARM_START = "warm_start.json"
 FORMAT = "nas/warm-start@1"
 #: the config fields a pre-screen's outcome depends on (besides ``warm_start`` itself)
-DEPENDS_ON = ("space", "seed", "dataset", "batch_size", "channels", "layers")
+DEPENDS_ON = ("space", "space_definition", "seed", "dataset", "batch_size", "channels", "layers")
 
 
 def check_warm_start(config: SearchConfig, strategy: Any, evaluator: Any) -> dict[str, Any] | None:
