@@ -167,9 +167,12 @@ class LocalEvaluator(Evaluator):
 
     @property
     def workers(self) -> int:
-        """Trials at once: the ``workers`` option, or ``auto`` resolved (see the module docstring)."""
-        if self._workers_option is not None:
-            return self._workers_option
+        """Trials at once: the ``workers`` option, or ``auto`` resolved once (see the module docstring)."""
+        if self._workers_option is None:
+            self._workers_option = self._auto_workers()
+        return self._workers_option
+
+    def _auto_workers(self) -> int:
         if self._given_data or self.device.type != "cpu" or self._sendable()[0] is not None:
             return 1
         threads = self.threads

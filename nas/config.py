@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from nas.errors import ConfigError
 
 #: fields a resumed search may change without ``--force``.

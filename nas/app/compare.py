@@ -265,7 +265,7 @@ def write_report(path: str | Path, records: Iterable[Mapping[str, Any]], spec: M
     for r in rows:
         w.writerow({k: ("" if r[k] is None else r[k]) for k in fields})
     atomic_write_text(path / "leaderboard.csv", buf.getvalue())
-    lines = [f"| model | kind | params | MACs | CPU latency (ms) | test acc (%) | seeds | train time (s) |",
+    lines = ["| model | kind | params | MACs | CPU latency (ms) | test acc (%) | seeds | train time (s) |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         acc = "failed" if r["test_acc_mean"] is None else f"{r['test_acc_mean']:.2f} ± {r['test_acc_std']:.2f}"

@@ -133,12 +133,11 @@ def assemble(config: SearchConfig, run_path: Path | None = None, evaluator: Eval
     objective = OBJECTIVES.create(config.objective, **config.objective_options)
     strategy = STRATEGIES.create(config.strategy, space, seed=config.seed, objective=objective,
                                  **strategy_options(config, run_path))
-    if config.warm_start is not None:  # checked before an evaluator starts: nothing to shut down
-        kind = evaluator if evaluator is not None or not with_evaluator else EVALUATORS.get(choose_evaluator(config))
-        warm_start.check_warm_start(config, strategy, kind)
     owns = evaluator is None and with_evaluator
-    if owns:
-        name = choose_evaluator(config)
+    name = choose_evaluator(config) if owns else None
+    if config.warm_start is not None:  # checked before an evaluator starts: nothing to shut down
+        warm_start.check_warm_start(config, strategy, EVALUATORS.get(name) if name is not None else evaluator)
+    if name is not None:
         evaluator = EVALUATORS.create(name, space, config, run_dir=run_path)
         if not isinstance(evaluator, Evaluator):
             raise ConfigError(f"evaluator {name!r} does not implement the contract of evaluators.base.Evaluator")

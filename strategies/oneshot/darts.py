@@ -53,7 +53,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import torch
 from torch import nn
@@ -77,17 +77,31 @@ from strategies.oneshot.base import (
 from strategies.oneshot.guards import should_stop_early
 
 
-def open_trial(method: Any, space: Any, config: Any, info: Any, device: torch.device,
-               checkpoint: str | Path | None) -> tuple[TrialRecord, Any, Result | None]:
-    """The common opening of a one-shot trial: the record, the space's supernet settings, and
-    the failed result (in place of the settings) when the space does not suit ``method``."""
+class OpenTrial(NamedTuple):
+    """The common opening of a one-shot trial (:func:`open_trial`)."""
+
+    record: TrialRecord
+    net_settings: Any            # the space's supernet settings (None when ``failed``)
+    seed: int                    # the trial's seed, from (search seed, trial id)
+    settings: dict[str, Any]     # what a checkpoint of this trial must have been written with
+    failed: Result | None        # the result in place of a run when the space does not suit the method
+
+
+def open_trial(method: Any, space: Any, proposal: Proposal, config: Any, info: Any, device: torch.device,
+               checkpoint: str | Path | None, tag: dict[str, Any] | None = None) -> OpenTrial:
+    """The record, the space's supernet settings, the seed and the checkpoint settings of a one-shot
+    trial (``tag`` first, then the method's options, the supernet settings and the training sizes),
+    or the failed result when the space does not suit ``method``."""
     trial = TrialRecord(device, config, checkpoint)
+    seed = trial_seed(config.seed, proposal.id)
     try:
         method.check(space)
         net_settings = space.supernet_settings(info, config)
     except ConfigError as e:
-        return trial, None, trial.done("failed", str(e))
-    return trial, net_settings, None
+        return OpenTrial(trial, None, seed, {}, trial.done("failed", str(e)))
+    settings = {**(tag or {}), **method.options, **net_settings, "epochs": config.epochs,
+                "batch_size": config.batch_size, "seed": seed, "dataset": info.name}
+    return OpenTrial(trial, net_settings, seed, settings, None)
 
 
 FORMAT = "nas/darts-checkpoint@1"
@@ -148,12 +162,10 @@ class Darts(OneShotMethod):
             on_epoch: Callable[[dict[str, Any]], Any] | None = None) -> Result:
         device = torch.device(device)
         hp, info = self.options, data.info
-        trial, net_settings, failed = open_trial(self, space, config, info, device, checkpoint)
+        trial, net_settings, seed, settings, failed = open_trial(self, space, proposal, config, info, device,
+                                                                 checkpoint)
         if failed is not None:
             return failed
-        seed = trial_seed(config.seed, proposal.id)
-        settings = {**hp, **net_settings, "epochs": config.epochs, "batch_size": config.batch_size,
-                    "seed": seed, "dataset": info.name}
         history: list[dict[str, Any]] = []
         try:
             torch.manual_seed(seed)

@@ -35,7 +35,7 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import nn
 
-from evaluators.candidate import TrialRecord, input_shape, latency_ms, size_metrics, trial_seed
+from evaluators.candidate import TrialRecord, input_shape, latency_ms, size_metrics
 from evaluators.checkpoint import restore_rng, rng_state, save_state
 from evaluators.trainer import TrialError, TrialFailed, TrialTimeout, evaluate
 from nas.errors import ConfigError
@@ -131,12 +131,10 @@ class PathMethod(OneShotMethod):
 
         device = torch.device(device)
         hp, info = self.options, data.info
-        trial, net_settings, failed = open_trial(self, space, config, info, device, checkpoint)
+        trial, net_settings, seed, settings, failed = open_trial(self, space, proposal, config, info, device,
+                                                                 checkpoint, {"method": self.name})
         if failed is not None:
             return failed
-        seed = trial_seed(config.seed, proposal.id)
-        settings = {"method": self.name, **hp, **net_settings, "epochs": config.epochs,
-                    "batch_size": config.batch_size, "seed": seed, "dataset": info.name}
         history: list[dict[str, Any]] = []
         try:
             torch.manual_seed(seed)
